@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/rs/zerolog"
+
+	"github.com/herald-ci/herald/adapters"
+	"github.com/herald-ci/herald/internal/config"
+	"github.com/herald-ci/herald/internal/delivery"
+	"github.com/herald-ci/herald/internal/notify"
+	"github.com/herald-ci/herald/internal/server"
+	"github.com/herald-ci/herald/internal/store"
+	"github.com/herald-ci/herald/sources"
+	"github.com/herald-ci/herald/templates"
+)
+
+// shutdownTimeout bounds a graceful stop: in-flight requests and sends.
+const shutdownTimeout = 15 * time.Second
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(os.Getenv)
+	}
+	return config.Load(path)
+}
+
+func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Nop(), usagef("--log-level: %v", err)
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	default:
+		return zerolog.Nop(), usagef("--log-format: %q is not json or console", format)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	configPath := fs.String("config", "", "config file (default: built-in, see README)")
+	logFormat := fs.String("log-format", "json", "json or console")
+	logLevel := fs.String("log-level", "info", "debug, info, warn, error")
+	listen := fs.String("listen", "", "host:port to listen on, overriding the config's listen")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	client := notify.Client(cfg.Delivery.Timeout)
+	set, err := adapters.NewSet(cfg, client, log)
+	if err != nil {
+		return err
+	}
+	rt := &server.Runtime{Config: cfg, Adapters: set}
+
+	// The workers look destinations up in whatever runtime is current.
+	var srv *server.Server
+	workers := river.NewWorkers()
+	delivery.Register(workers, delivery.NewWorker(senders{func() *server.Runtime { return srv.Runtime() }}, delivery.Options{
+		Timeout:     cfg.Delivery.Timeout,
+		MaxAttempts: cfg.Delivery.MaxAttempts,
+	}, log))
+	st, err := store.Open(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN.Value()}, workers, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv = server.New(rt, st, log)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	if err := st.Start(ctx); err != nil {
+		return err
+	}
+	hs := srv.HTTPServer(cfg.Listen)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.Info().Str("listen", ln.Addr().String()).Str("version", version).Int("destinations", len(cfg.Destinations)).
+		Str("store", cfg.Store.Driver).Msg("herald serving")
+
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+	}
+	srv.SetStopping()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn().Err(err).Msg("http shutdown")
+	}
+	if err := st.Stop(sctx); err != nil {
+		log.Warn().Err(err).Msg("delivery shutdown")
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// senders resolves a destination name to its adapter in the current runtime.
+type senders struct{ current func() *server.Runtime }
+
+func (s senders) Sender(name string) (delivery.Sender, bool) {
+	return s.current().Adapters.Get(name)
+}
+
+func cmdRender(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("render", stderr)
+	configPath := fs.String("config", "", "config file, for its templates_dir")
+	source := fs.String("source", "", "teamcity, appcenter or generic")
+	adapter := fs.String("adapter", "slack", "slack, teams, teams-messagecard, teams-adaptive-card, webhook, console")
+	templatesDir := fs.String("templates-dir", "", "extra template overrides, applied last")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("render: give exactly one EVENT.json (or - for stdin)")
+	}
+	dec, ok := sources.Lookup(*source)
+	if !ok {
+		return usagef("render: --source %q is not one of %v", *source, sources.Names())
+	}
+	var globalDir string
+	if *configPath != "" {
+		cfg, err := config.Load(*configPath)
+		if err != nil {
+			return err
+		}
+		globalDir = cfg.TemplatesDir
+	}
+	ts, err := templates.Load(globalDir, *templatesDir)
+	if err != nil {
+		return err
+	}
+	body, err := readInput(fs.Arg(0))
+	if err != nil {
+		return usagef("render: %v", err)
+	}
+	ev, err := dec.Decode(body)
+	if err != nil {
+		return usagef("render: %s: %v", fs.Arg(0), err)
+	}
+	log := zerolog.New(stderr).With().Timestamp().Logger()
+	a, err := adapters.ForRender(*adapter, ts, log)
+	if err != nil {
+		return usageError{err}
+	}
+	p, err := a.Build(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := stdout.Write(p.Body); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout)
+	return err
+}
+
+func readInput(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(io.LimitReader(os.Stdin, config.DefaultMaxBodyBytes+1))
+	}
+	return os.ReadFile(name)
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("validate", stderr)
+	configPath := fs.String("config", "", "config file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *configPath == "" {
+		return usagef("validate: --config is required")
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	if _, err := adapters.NewSet(cfg, notify.Client(cfg.Delivery.Timeout), zerolog.Nop()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d destinations)\n", *configPath, len(cfg.Destinations))
+	return nil
+}
