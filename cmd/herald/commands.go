@@ -92,11 +92,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// The workers look destinations up in whatever runtime is current.
 	var srv *server.Server
 	workers := river.NewWorkers()
-	delivery.Register(workers, delivery.NewWorker(senders{func() *server.Runtime { return srv.Runtime() }}, delivery.Options{
-		Timeout:     cfg.Delivery.Timeout,
+	worker := delivery.New(senders{func() *server.Runtime { return srv.Runtime() }}, delivery.Config{
+		Timeout: cfg.Delivery.Timeout,
+	}, log)
+	if err := delivery.Register(workers, worker); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, store.Config{
+		Driver:      cfg.Store.Driver,
+		DSN:         cfg.Store.DSN.Value(),
 		MaxAttempts: cfg.Delivery.MaxAttempts,
-	}, log))
-	st, err := store.Open(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN.Value()}, workers, log)
+		JobTimeout:  cfg.Delivery.Timeout,
+	}, workers, log)
 	if err != nil {
 		return err
 	}

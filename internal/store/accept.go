@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/herald-ci/herald/internal/notify"
+)
+
+// EventRecord is what the store keeps of an accepted event.
+type EventRecord struct {
+	Source   string // decoder name: teamcity, appcenter, generic
+	Type     string // the sender's own event name
+	Kind     string
+	Status   string
+	DedupKey string // the sender's id for the event; empty means no dedup
+	Raw      []byte // the original payload
+}
+
+// Delivery is one message to send: a destination name and the payload its
+// adapter built.
+type Delivery struct {
+	Destination string
+	Payload     notify.Payload
+}
+
+// Accepted is the outcome of Accept.
+type Accepted struct {
+	EventID string
+	// Duplicate is true when the event repeats one accepted within the
+	// dedup window: EventID and Deliveries are then the original's and
+	// nothing new was stored.
+	Duplicate  bool
+	Deliveries []DeliveryRef
+}
+
+// DeliveryRef names the River job delivering an event to one destination.
+type DeliveryRef struct {
+	ID          int64 // River job id
+	Destination string
+}
+
+// Accept stores an event and one delivery job per delivery in one
+// transaction and returns only after it committed: when it returns without
+// error, the deliveries will be attempted even if the process dies next.
+// On error nothing at all was stored.
+//
+// If ev.DedupKey is set and the same source used it within the dedup
+// window, Accept stores nothing and returns the original event's ids with
+// Duplicate set. The check is the (source, dedup_key) primary key itself, in
+// the same transaction as the inserts, so concurrent identical posts produce
+// one event however they interleave.
+func (s *Store) Accept(ctx context.Context, ev EventRecord, deliveries []Delivery) (Accepted, error) {
+	if ev.Source == "" {
+		return Accepted{}, errors.New("store: accept: event source is empty")
+	}
+	now := time.Now()
+	id, err := newEventID()
+	if err != nil {
+		return Accepted{}, err
+	}
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Accepted{}, fmt.Errorf("store: accept: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after a commit
+
+	if ev.DedupKey != "" {
+		owner, dup, err := s.claimDedupKey(ctx, tx, ev, id, now)
+		if err != nil {
+			return Accepted{}, err
+		}
+		if dup {
+			refs, err := deliveriesOf(ctx, tx, owner)
+			if err != nil {
+				return Accepted{}, err
+			}
+			return Accepted{EventID: owner, Duplicate: true, Deliveries: refs}, nil
+		}
+	}
+
+	var dedupKey sql.NullString
+	if ev.DedupKey != "" {
+		dedupKey = sql.NullString{String: ev.DedupKey, Valid: true}
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO events (id, source, type, kind, status, dedup_key, received_at, raw)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, ev.Source, ev.Type, ev.Kind, ev.Status, dedupKey, sqliteTime(now), ev.Raw); err != nil {
+		return Accepted{}, fmt.Errorf("store: accept: insert event: %w", err)
+	}
+
+	refs := make([]DeliveryRef, 0, len(deliveries))
+	if len(deliveries) > 0 {
+		params := make([]river.InsertManyParams, len(deliveries))
+		for i, d := range deliveries {
+			if strings.TrimSpace(d.Destination) == "" {
+				return Accepted{}, fmt.Errorf("store: accept: delivery %d has no destination", i)
+			}
+			params[i] = river.InsertManyParams{Args: DeliveryArgs{EventID: id, Destination: d.Destination, Payload: d.Payload}}
+		}
+		results, err := s.client.InsertManyTx(ctx, tx, params)
+		if err != nil {
+			return Accepted{}, fmt.Errorf("store: accept: enqueue deliveries: %w", err)
+		}
+		if len(results) != len(deliveries) {
+			return Accepted{}, fmt.Errorf("store: accept: enqueued %d of %d deliveries", len(results), len(deliveries))
+		}
+		for i, r := range results {
+			ref := DeliveryRef{ID: r.Job.ID, Destination: deliveries[i].Destination}
+			if _, err := tx.ExecContext(ctx, `
+INSERT INTO event_deliveries (event_id, position, job_id, destination) VALUES (?, ?, ?, ?)`,
+				id, i, ref.ID, ref.Destination); err != nil {
+				return Accepted{}, fmt.Errorf("store: accept: record delivery: %w", err)
+			}
+			refs = append(refs, ref)
+		}
+	}
+
+	if s.beforeCommit != nil {
+		if err := s.beforeCommit(); err != nil {
+			return Accepted{}, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Accepted{}, fmt.Errorf("store: accept: commit: %w", err)
+	}
+	return Accepted{EventID: id, Deliveries: refs}, nil
+}
+
+// claimDedupKey makes event id the owner of (source, dedup key) unless an
+// unexpired owner exists. One statement does it: the insert succeeds for a
+// new key; on conflict the update applies only if the previous claim has
+// expired. RETURNING yields a row exactly when we became the owner. Racing
+// transactions serialise on the primary key, so one wins and the others see
+// its claim.
+func (s *Store) claimDedupKey(ctx context.Context, tx *sql.Tx, ev EventRecord, id string, now time.Time) (owner string, dup bool, err error) {
+	var got string
+	err = tx.QueryRowContext(ctx, `
+INSERT INTO event_dedup (source, dedup_key, event_id, expires_at)
+VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (source, dedup_key) DO UPDATE
+    SET event_id = excluded.event_id, expires_at = excluded.expires_at
+    WHERE event_dedup.expires_at <= ?5
+RETURNING event_id`,
+		ev.Source, ev.DedupKey, id, sqliteTime(now.Add(s.cfg.DedupWindow)), sqliteTime(now)).Scan(&got)
+	switch {
+	case err == nil:
+		return got, false, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return "", false, fmt.Errorf("store: accept: dedup: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx,
+		`SELECT event_id FROM event_dedup WHERE source = ? AND dedup_key = ?`,
+		ev.Source, ev.DedupKey).Scan(&owner); err != nil {
+		return "", false, fmt.Errorf("store: accept: dedup owner: %w", err)
+	}
+	return owner, true, nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func deliveriesOf(ctx context.Context, q queryer, eventID string) ([]DeliveryRef, error) {
+	rows, err := q.QueryContext(ctx,
+		`SELECT job_id, destination FROM event_deliveries WHERE event_id = ? ORDER BY position`, eventID)
+	if err != nil {
+		return nil, fmt.Errorf("store: deliveries of %s: %w", eventID, err)
+	}
+	defer rows.Close()
+	refs := []DeliveryRef{}
+	for rows.Next() {
+		var r DeliveryRef
+		if err := rows.Scan(&r.ID, &r.Destination); err != nil {
+			return nil, fmt.Errorf("store: deliveries of %s: %w", eventID, err)
+		}
+		refs = append(refs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: deliveries of %s: %w", eventID, err)
+	}
+	return refs, nil
+}
+
+// newEventID is "evt_" and a UUIDv7 in hex: unique, and sorted by creation
+// time like a ULID.
+func newEventID() (string, error) {
+	u, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("store: event id: %w", err)
+	}
+	return "evt_" + strings.ReplaceAll(u.String(), "-", ""), nil
+}
