@@ -23,6 +23,16 @@ echo "== golden payloads through the platforms' own clients (chatcheck)"
 "$chatcheck/install.sh" >/dev/null
 mapfile -t slack < <(find adapters/slack/testdata -name '*.golden.json' | sort)
 mapfile -t teams < <(find adapters/teams/testdata -name '*.golden.json' -not -path '*adaptive-card*' | sort)
-"$chatcheck/slack-check.sh" "${slack[@]}"
-"$chatcheck/teams-check.sh" "${teams[@]}"
+# teams-check takes Workflows bodies: wrap the bare adaptive-card goldens
+# in the envelope, as a flow would receive them inside Teams.
+wrapped="$(mktemp -d)"
+trap 'rm -rf "$wrapped"' EXIT
+for f in $(find adapters/teams/testdata -path '*adaptive-card*' -name '*.golden.json' | sort); do
+  node -e 'const fs=require("fs");const c=JSON.parse(fs.readFileSync(process.argv[1]));
+    process.stdout.write(JSON.stringify({type:"message",attachments:[{contentType:"application/vnd.microsoft.card.adaptive",contentUrl:null,content:c}]}))' \
+    "$f" > "$wrapped/adaptive-card-$(basename "$f")"
+  teams+=("$wrapped/adaptive-card-$(basename "$f")")
+done
+"$chatcheck/slack-check.sh" --strict "${slack[@]}"
+"$chatcheck/teams-check.sh" --strict "${teams[@]}"
 echo "== all tests passed"

@@ -22,8 +22,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/herald-ci/herald/adapters"
+	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/sources"
-	"github.com/herald-ci/herald/templates"
 )
 
 // The end-to-end tests run the real binary, built once by TestMain.
@@ -91,9 +91,10 @@ func (s *sink) bodies(path string) [][]byte {
 
 // proc is one running herald.
 type proc struct {
-	cmd  *exec.Cmd
-	addr string
-	logs *syncBuffer
+	cmd    *exec.Cmd
+	addr   string
+	logs   *syncBuffer
+	exited chan struct{} // closed when the process has been waited for
 }
 
 type syncBuffer struct {
@@ -117,7 +118,7 @@ func (b *syncBuffer) String() string {
 // its listen address and /readyz answers 200.
 func start(t *testing.T, dir string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{logs: &syncBuffer{}}
+	p := &proc{logs: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(heraldBin, append([]string{"serve"}, args...)...)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), env...)
@@ -126,12 +127,11 @@ func start(t *testing.T, dir string, env []string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-	})
+	go func() {
+		p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(p.kill)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		sc := bufio.NewScanner(strings.NewReader(p.logs.String()))
@@ -152,13 +152,20 @@ func start(t *testing.T, dir string, env []string, args ...string) *proc {
 				}
 			}
 		}
-		if p.cmd.ProcessState != nil {
-			break
+		select {
+		case <-p.exited:
+			t.Fatalf("herald exited before it was ready; logs:\n%s", p.logs.String())
+		case <-time.After(20 * time.Millisecond):
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("herald did not become ready; logs:\n%s", p.logs.String())
 	return nil
+}
+
+// kill sends SIGKILL and waits until the process is gone.
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
 }
 
 func (p *proc) post(t *testing.T, source string, body []byte) (int, map[string]any) {
@@ -181,10 +188,10 @@ func writeConfig(t *testing.T, dir, sinkURL string) string {
 store: {driver: sqlite, dsn: herald.db}
 egress: {allow_private: true}
 destinations:
-  - {name: slack, type: slack, url: %[1]s/slack/T000/B000/XXXX}
-  - {name: teams, type: teams, url: %[1]s/workflows/abc?sig=SECRETSIG}
-  - {name: messagecard, type: teams, format: messagecard, url: %[1]s/messagecard/abc}
-  - {name: webhook, type: webhook, url: %[1]s/webhook}
+  - {name: slack, type: slack, url: "%[1]s/slack/T000/B000/XXXX"}
+  - {name: teams, type: teams, url: "%[1]s/workflows/abc?sig=SECRETSIG"}
+  - {name: messagecard, type: teams, format: messagecard, url: "%[1]s/messagecard/abc"}
+  - {name: webhook, type: webhook, url: "%[1]s/webhook"}
 `, sinkURL)
 	path := filepath.Join(dir, "herald.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -216,9 +223,18 @@ func TestEndToEnd(t *testing.T) {
 	cfgPath := writeConfig(t, dir, sk.srv.URL)
 	p := start(t, dir, nil, "--config", cfgPath)
 
+	// What each destination should receive is what the same config's
+	// adapters build in-process.
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := adapters.NewSet(cfg, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string][]string{} // sink path -> expected bodies
-	paths := map[string]string{"slack": "/slack/T000/B000/XXXX", "teams": "/workflows/abc", "teams-messagecard": "/messagecard/abc", "webhook": "/webhook"}
-	log := zerolog.Nop()
+	paths := map[string]string{"slack": "/slack/T000/B000/XXXX", "teams": "/workflows/abc", "messagecard": "/messagecard/abc", "webhook": "/webhook"}
 	for source, files := range fixtures(t) {
 		dec, _ := sources.Lookup(source)
 		for _, f := range files {
@@ -241,10 +257,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("%s: %d deliveries, want 4", f, n)
 			}
 			for name, path := range paths {
-				a, err := adapters.ForRender(name, templates.Defaults(), log)
-				if err != nil {
-					t.Fatal(err)
-				}
+				a, _ := set.Get(name)
 				pl, err := a.Build(ev)
 				if err != nil {
 					t.Fatalf("%s %s: %v", f, name, err)
@@ -315,10 +328,7 @@ func TestCrashAfterAccept(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("delivery never started; logs:\n%s", p.logs.String())
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Wait()
+	p.kill()
 	if n := len(sk.bodies("/slack/T000/B000/XXXX")); n != 0 {
 		t.Fatalf("sink recorded %d deliveries before the restart", n)
 	}
