@@ -15,6 +15,7 @@ import (
 
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/event"
+	"github.com/herald-ci/herald/sources/sourcestest"
 	"github.com/herald-ci/herald/templates"
 )
 
@@ -56,7 +57,14 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range cases() {
+	all := cases()
+	for _, c := range sourcestest.Events(t) {
+		all = append(all, struct {
+			name string
+			ev   *event.Event
+		}{"fixture-" + c.Name, c.Event})
+	}
+	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p, err := a.Build(tc.ev)

@@ -24,8 +24,7 @@ import (
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/event"
 	"github.com/herald-ci/herald/internal/notify"
-	"github.com/herald-ci/herald/sources/appcenter"
-	"github.com/herald-ci/herald/sources/teamcity"
+	"github.com/herald-ci/herald/sources/sourcestest"
 	"github.com/herald-ci/herald/templates"
 )
 
@@ -291,33 +290,12 @@ func slicesRepeat(s string, n int) []string {
 	return out
 }
 
-// fixtures decodes every copied sender fixture with its source's decoder.
+// fixtures are the senders' fixtures decoded by their sources.
 func fixtures(t *testing.T) []buildCase {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "fixtures", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures: %v", err)
-	}
 	var out []buildCase
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := strings.TrimSuffix(filepath.Base(f), ".json")
-		var ev *event.Event
-		switch {
-		case strings.HasPrefix(base, "teamcity-"):
-			ev, err = teamcity.Decoder{}.Decode(b)
-		case strings.HasPrefix(base, "appcenter-"):
-			ev, err = appcenter.Decoder{}.Decode(b)
-		default:
-			t.Fatalf("fixture %s: no decoder", base)
-		}
-		if err != nil {
-			t.Fatalf("fixture %s: %v", base, err)
-		}
-		out = append(out, buildCase{"fixture-" + base, ev})
+	for _, c := range sourcestest.Events(t) {
+		out = append(out, buildCase{"fixture-" + c.Name, c.Event})
 	}
 	return out
 }

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,8 +18,8 @@ import (
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/event"
 	"github.com/herald-ci/herald/internal/notify"
-	"github.com/herald-ci/herald/sources/appcenter"
-	"github.com/herald-ci/herald/sources/teamcity"
+	"github.com/herald-ci/herald/sources"
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 func newAdapter(t *testing.T, url string) *Adapter {
@@ -33,36 +31,20 @@ func newAdapter(t *testing.T, url string) *Adapter {
 	return a
 }
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "fixtures", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// TestBuild: TeamCity events are forwarded in TeamCity's envelope around
-// the original payload; other sources' bodies byte for byte.
+// TestBuild: for every fixture, TeamCity events are forwarded in
+// TeamCity's envelope around the original payload; other sources' bodies
+// byte for byte.
 func TestBuild(t *testing.T) {
 	t.Parallel()
 	a := newAdapter(t, "")
-	for _, tc := range []struct {
-		name     string
-		file     string
-		decode   func([]byte) (*event.Event, error)
-		verbatim bool
-	}{
-		{"teamcity interrupted raw", "teamcity-build-interrupted-custom-fields-raw.json", teamcity.Decoder{}.Decode, false},
-		{"teamcity finished", "teamcity-build-finished.json", teamcity.Decoder{}.Decode, false},
-		{"teamcity agent", "teamcity-agent-registered.json", teamcity.Decoder{}.Decode, false},
-		{"appcenter crash", "appcenter-crash.json", appcenter.Decoder{}.Decode, true},
-		{"appcenter test", "appcenter-test.json", appcenter.Decoder{}.Decode, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, f := range sourcestest.Fixtures() {
+		if sourcestest.Rejected[f.Name] {
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
 			t.Parallel()
-			raw := fixture(t, tc.file)
-			ev, err := tc.decode(raw)
+			dec, _ := sources.Lookup(f.Source)
+			ev, err := dec.Decode(f.Body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,9 +55,9 @@ func TestBuild(t *testing.T) {
 			if p.ContentType != "application/json" {
 				t.Errorf("content type %q", p.ContentType)
 			}
-			if tc.verbatim {
-				if !bytes.Equal(p.Body, raw) {
-					t.Errorf("body is not the original:\n got %s\nwant %s", p.Body, raw)
+			if f.Source != "teamcity" {
+				if !bytes.Equal(p.Body, f.Body) {
+					t.Errorf("body is not the original:\n got %s\nwant %s", p.Body, f.Body)
 				}
 				return
 			}
@@ -86,7 +68,7 @@ func TestBuild(t *testing.T) {
 			if err := json.Unmarshal(p.Body, &got); err != nil {
 				t.Fatalf("body %s: %v", p.Body, err)
 			}
-			if err := json.Unmarshal(raw, &in); err != nil {
+			if err := json.Unmarshal(f.Body, &in); err != nil {
 				t.Fatal(err)
 			}
 			if got.EventType != ev.Type {

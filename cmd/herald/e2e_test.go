@@ -24,6 +24,7 @@ import (
 	"github.com/herald-ci/herald/adapters"
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/sources"
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 // The end-to-end tests run the real binary, built once by TestMain.
@@ -200,21 +201,6 @@ destinations:
 	return path
 }
 
-// fixtures lists the shared fixtures by source, as copied into testdata.
-func fixtures(t *testing.T) map[string][]string {
-	t.Helper()
-	out := map[string][]string{}
-	for _, src := range []string{"teamcity", "appcenter", "generic"} {
-		files, _ := filepath.Glob(filepath.Join("testdata", "fixtures", src+"-*.json"))
-		sort.Strings(files)
-		out[src] = files
-	}
-	if len(out["teamcity"]) == 0 || len(out["appcenter"]) == 0 || len(out["generic"]) == 0 {
-		t.Fatal("no fixtures under testdata/fixtures")
-	}
-	return out
-}
-
 // TestEndToEnd posts every fixture to the real binary and checks that each
 // destination received exactly the payload herald's adapters build for it.
 func TestEndToEnd(t *testing.T) {
@@ -235,35 +221,32 @@ func TestEndToEnd(t *testing.T) {
 	}
 	want := map[string][]string{} // sink path -> expected bodies
 	paths := map[string]string{"slack": "/slack/T000/B000/XXXX", "teams": "/workflows/abc", "messagecard": "/messagecard/abc", "webhook": "/webhook"}
-	for source, files := range fixtures(t) {
-		dec, _ := sources.Lookup(source)
-		for _, f := range files {
-			body, err := os.ReadFile(f)
+	for _, f := range sourcestest.Fixtures() {
+		status, resp := p.post(t, f.Source, f.Body)
+		if sourcestest.Rejected[f.Name] {
+			if status != http.StatusBadRequest {
+				t.Errorf("%s: status %d, want 400", f.Name, status)
+			}
+			continue
+		}
+		if status != http.StatusAccepted || resp["status"] != "accepted" {
+			t.Fatalf("%s: got %d %v, want 202 accepted", f.Name, status, resp)
+		}
+		if n := len(resp["deliveries"].([]any)); n != 4 {
+			t.Errorf("%s: %d deliveries, want 4", f.Name, n)
+		}
+		dec, _ := sources.Lookup(f.Source)
+		ev, err := dec.Decode(f.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, path := range paths {
+			a, _ := set.Get(name)
+			pl, err := a.Build(ev)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s %s: %v", f.Name, name, err)
 			}
-			status, resp := p.post(t, source, body)
-			ev, decErr := dec.Decode(body)
-			if decErr != nil {
-				if status != http.StatusBadRequest && status != http.StatusAccepted {
-					t.Errorf("%s: status %d for a body the decoder rejects (%v)", f, status, decErr)
-				}
-				continue
-			}
-			if status != http.StatusAccepted || resp["status"] != "accepted" {
-				t.Fatalf("%s: got %d %v, want 202 accepted", f, status, resp)
-			}
-			if n := len(resp["deliveries"].([]any)); n != 4 {
-				t.Errorf("%s: %d deliveries, want 4", f, n)
-			}
-			for name, path := range paths {
-				a, _ := set.Get(name)
-				pl, err := a.Build(ev)
-				if err != nil {
-					t.Fatalf("%s %s: %v", f, name, err)
-				}
-				want[path] = append(want[path], string(pl.Body))
-			}
+			want[path] = append(want[path], string(pl.Body))
 		}
 	}
 	for path, bodies := range want {
@@ -315,11 +298,7 @@ func TestCrashAfterAccept(t *testing.T) {
 	os.WriteFile(cfgPath, []byte(strings.Join(kept, "\n")), 0o600)
 
 	p := start(t, dir, nil, "--config", cfgPath)
-	body, err := os.ReadFile("testdata/fixtures/teamcity-build-finished-failure.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, resp := p.post(t, "teamcity", body)
+	status, resp := p.post(t, "teamcity", fixture(t, "teamcity-build-finished-failure"))
 	if status != http.StatusAccepted {
 		t.Fatalf("got %d %v", status, resp)
 	}
@@ -356,11 +335,7 @@ func TestQuickstart(t *testing.T) {
 	cfg := "listen: 127.0.0.1:0\ndestinations: [{name: console, type: console}]\n"
 	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600)
 	p := start(t, dir, env, "--config", "c.yaml")
-	body, err := os.ReadFile("testdata/fixtures/generic-build-failed.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, resp := p.post(t, "generic", body); status != http.StatusAccepted {
+	if status, resp := p.post(t, "generic", fixture(t, "generic-build-failed")); status != http.StatusAccepted {
 		t.Fatalf("got %d %v", status, resp)
 	}
 	waitFor(t, 30*time.Second, func() bool { return strings.Contains(p.logs.String(), `"message":"notification"`) },
@@ -368,6 +343,17 @@ func TestQuickstart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "herald.db")); err != nil {
 		t.Errorf("default store file not created: %v", err)
 	}
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	for _, f := range sourcestest.Fixtures() {
+		if f.Name == name {
+			return f.Body
+		}
+	}
+	t.Fatalf("no fixture %s", name)
+	return nil
 }
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/notify"
 	"github.com/herald-ci/herald/internal/store"
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 // fakeStore records what the server asks it to commit.
@@ -84,11 +84,13 @@ func do(s *Server, method, path, contentType string, body io.Reader) (*httptest.
 
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
+	for _, f := range sourcestest.Fixtures() {
+		if f.Name+".json" == name {
+			return f.Body
+		}
 	}
-	return b
+	t.Fatalf("no fixture %s", name)
+	return nil
 }
 
 func TestIngestAccepted(t *testing.T) {
