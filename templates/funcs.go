@@ -46,10 +46,10 @@ func Funcs() template.FuncMap {
 	}
 	for k, v := range map[string]any{
 		"json":          jsonLiteral,
-		"statusEmoji":   StatusEmoji,
-		"statusColor":   StatusColor,
-		"statusStyle":   StatusStyle,
-		"statusWord":    StatusWord,
+		"statusEmoji":   ofEvent(StatusEmoji),
+		"statusColor":   ofEvent(StatusColor),
+		"statusStyle":   ofEvent(StatusStyle),
+		"statusWord":    ofEvent(StatusWord),
 		"humanDuration": HumanDuration,
 		"humanBytes":    HumanBytes,
 		"shortSHA":      ShortSHA,
@@ -61,6 +61,28 @@ func Funcs() template.FuncMap {
 		f[k] = v
 	}
 	return f
+}
+
+// ofEvent lets a status helper take the template's dot ({{ statusWord . }})
+// as well as the event itself ({{ statusWord .Event }}).
+func ofEvent(f func(*event.Event) string) func(any) (string, error) {
+	return func(v any) (string, error) {
+		switch x := v.(type) {
+		case *event.Event:
+			if x != nil {
+				return f(x), nil
+			}
+		case Data:
+			if x.Event != nil {
+				return f(x.Event), nil
+			}
+		case *Data:
+			if x != nil && x.Event != nil {
+				return f(x.Event), nil
+			}
+		}
+		return "", fmt.Errorf("want the event or the template's dot, got %T", v)
+	}
 }
 
 // jsonLiteral encodes v as JSON without HTML escaping, so a template can
