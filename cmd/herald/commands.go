@@ -17,6 +17,7 @@ import (
 	"github.com/herald-ci/herald/adapters"
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/delivery"
+	"github.com/herald-ci/herald/internal/metrics"
 	"github.com/herald-ci/herald/internal/notify"
 	"github.com/herald-ci/herald/internal/server"
 	"github.com/herald-ci/herald/internal/store"
@@ -108,7 +109,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	srv = server.New(rt, st, log)
+	srv = server.New(rt, st, metrics.New(), log)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/herald-ci/herald/adapters"
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/event"
+	"github.com/herald-ci/herald/internal/metrics"
 	"github.com/herald-ci/herald/internal/route"
 	"github.com/herald-ci/herald/internal/store"
 	"github.com/herald-ci/herald/sources"
@@ -49,12 +50,16 @@ type Server struct {
 	store    Store
 	runtime  atomic.Pointer[Runtime]
 	log      zerolog.Logger
+	metrics  *metrics.Metrics
 	stopping atomic.Bool
 }
 
-// New builds a server on rt.
-func New(rt *Runtime, st Store, log zerolog.Logger) *Server {
-	s := &Server{echo: echo.New(), store: st, log: log}
+// New builds a server on rt. A nil m gets a fresh registry.
+func New(rt *Runtime, st Store, m *metrics.Metrics, log zerolog.Logger) *Server {
+	if m == nil {
+		m = metrics.New()
+	}
+	s := &Server{echo: echo.New(), store: st, log: log, metrics: m}
 	s.runtime.Store(rt)
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
@@ -63,6 +68,7 @@ func New(rt *Runtime, st Store, log zerolog.Logger) *Server {
 	e.POST("/v1/events/:source", s.ingest)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(m.Handler()))
 	return s
 }
 
@@ -111,26 +117,34 @@ func fail(c echo.Context, status int, reason string) error {
 	return c.JSON(status, errorBody{Error: reason})
 }
 
+// ingest answers POST /v1/events/{source} and counts the outcome.
 func (s *Server) ingest(c echo.Context) error {
 	name := c.Param("source")
 	dec, ok := sources.Lookup(name)
 	if !ok {
+		// Not counted: the label would be whatever the client wrote.
 		return fail(c, http.StatusNotFound, "unknown source; valid: "+strings.Join(sources.Names(), ", "))
 	}
+	outcome, err := s.accept(c, name, dec)
+	s.metrics.Events.WithLabelValues(name, outcome).Inc()
+	return err
+}
+
+func (s *Server) accept(c echo.Context, name string, dec sources.Decoder) (outcome string, _ error) {
 	if reason := checkContentType(c.Request().Header.Get("Content-Type")); reason != "" {
-		return fail(c, http.StatusUnsupportedMediaType, reason)
+		return metrics.Rejected, fail(c, http.StatusUnsupportedMediaType, reason)
 	}
 	rt := s.runtime.Load()
 	body, err := readBody(c, rt.Config.Limits.MaxBodyBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return fail(c, http.StatusRequestEntityTooLarge, "body exceeds the limit of "+strconv.FormatInt(rt.Config.Limits.MaxBodyBytes, 10)+" bytes")
+			return metrics.Rejected, fail(c, http.StatusRequestEntityTooLarge, "body exceeds the limit of "+strconv.FormatInt(rt.Config.Limits.MaxBodyBytes, 10)+" bytes")
 		}
-		return fail(c, http.StatusBadRequest, "could not read the body")
+		return metrics.Rejected, fail(c, http.StatusBadRequest, "could not read the body")
 	}
 	if len(body) == 0 {
-		return fail(c, http.StatusBadRequest, "empty body")
+		return metrics.Rejected, fail(c, http.StatusBadRequest, "empty body")
 	}
 	ev, err := dec.Decode(body)
 	if err != nil {
@@ -138,12 +152,12 @@ func (s *Server) ingest(c echo.Context) error {
 		switch {
 		case errors.Is(err, event.ErrIgnored):
 			s.log.Info().Str("source", name).Str("reason", err.Error()).Msg("event ignored")
-			return c.JSON(http.StatusAccepted, Response{Status: "ignored", Reason: err.Error(), Deliveries: []DeliveryStatus{}})
+			return metrics.Ignored, c.JSON(http.StatusAccepted, Response{Status: "ignored", Reason: err.Error(), Deliveries: []DeliveryStatus{}})
 		case errors.As(err, &in):
-			return fail(c, http.StatusBadRequest, in.Reason)
+			return metrics.Rejected, fail(c, http.StatusBadRequest, in.Reason)
 		default:
 			s.log.Error().Err(err).Str("source", name).Msg("decode failed")
-			return fail(c, http.StatusBadRequest, "invalid "+name+" payload")
+			return metrics.Rejected, fail(c, http.StatusBadRequest, "invalid "+name+" payload")
 		}
 	}
 
@@ -162,18 +176,19 @@ func (s *Server) ingest(c echo.Context) error {
 	if err != nil {
 		s.log.Error().Err(err).Str("source", name).Msg("store commit failed")
 		c.Response().Header().Set("Retry-After", RetryAfterSeconds)
-		return fail(c, http.StatusServiceUnavailable, "could not commit the event; retry later")
+		return metrics.Failed, fail(c, http.StatusServiceUnavailable, "could not commit the event; retry later")
 	}
+	outcome = metrics.Accepted
 	resp := Response{Status: "accepted", EventID: acc.EventID, Event: ev.Name(), Deliveries: make([]DeliveryStatus, 0, len(acc.Deliveries))}
 	if acc.Duplicate {
-		resp.Status = "duplicate"
+		resp.Status, outcome = "duplicate", metrics.Duplicate
 	}
 	for _, d := range acc.Deliveries {
 		resp.Deliveries = append(resp.Deliveries, DeliveryStatus{ID: d.ID, Destination: d.Destination})
 	}
 	s.log.Info().Str("source", name).Str("event_id", acc.EventID).Str("event", ev.Name()).
 		Int("deliveries", len(resp.Deliveries)).Bool("duplicate", acc.Duplicate).Msg("event accepted")
-	return c.JSON(http.StatusAccepted, resp)
+	return outcome, c.JSON(http.StatusAccepted, resp)
 }
 
 // render builds one delivery per subscribed destination. A destination

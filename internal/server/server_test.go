@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/herald-ci/herald/adapters"
@@ -67,7 +68,7 @@ destinations:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(&Runtime{Config: cfg, Adapters: set}, st, zerolog.Nop())
+	return New(&Runtime{Config: cfg, Adapters: set}, st, nil, zerolog.Nop())
 }
 
 func do(s *Server, method, path, contentType string, body io.Reader) (*httptest.ResponseRecorder, map[string]any) {
@@ -100,6 +101,9 @@ func TestIngestAccepted(t *testing.T) {
 	rec, out := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(fixture(t, "teamcity-build-finished-failure.json")))
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if testutil.ToFloat64(s.metrics.Events.WithLabelValues("teamcity", "accepted")) != 1 {
+		t.Errorf("accepted event not counted")
 	}
 	if out["status"] != "accepted" || out["event_id"] != "evt_1" || out["event"] != "build.failed" {
 		t.Errorf("body: %s", rec.Body)
@@ -166,6 +170,10 @@ func TestIngestRejects(t *testing.T) {
 			if st.count() != 0 {
 				t.Errorf("bad input was stored")
 			}
+			if want, src := 1.0, strings.TrimPrefix(tc.path, "/v1/events/"); tc.want != 404 && tc.want != 405 &&
+				testutil.ToFloat64(s.metrics.Events.WithLabelValues(src, "rejected")) != want {
+				t.Errorf("rejection not counted")
+			}
 		})
 	}
 }
@@ -181,6 +189,13 @@ func TestIngestIgnoredType(t *testing.T) {
 	}
 	if st.count() != 0 {
 		t.Errorf("an ignored event was stored")
+	}
+	if n := testutil.ToFloat64(s.metrics.Events.WithLabelValues("teamcity", "ignored")); n != 1 {
+		t.Errorf("ignored events counted %v times, want 1", n)
+	}
+	rec, _ = do(s, http.MethodGet, "/metrics", "", nil)
+	if !strings.Contains(rec.Body.String(), `herald_events_received_total{outcome="ignored",source="teamcity"} 1`) {
+		t.Errorf("/metrics does not show the ignored event:\n%.2000s", rec.Body)
 	}
 }
 
