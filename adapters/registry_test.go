@@ -1,0 +1,80 @@
+package adapters
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/herald-ci/herald/internal/config"
+	"github.com/herald-ci/herald/internal/event"
+	"github.com/herald-ci/herald/internal/notify"
+)
+
+// TestNewSetTemplateDirs: the global templates_dir applies to every
+// destination, a destination's own directory only to it, and it wins.
+func TestNewSetTemplateDirs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, text string) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("global/console.tmpl", `{{ define "console.build.text" }}global {{ .Number }}{{ end }}`)
+	write("ops/console.tmpl", `{{ define "console.build.text" }}ops {{ .Number }}{{ end }}`)
+	cfg, err := config.Parse([]byte(`
+templates_dir: global
+destinations:
+  - {name: team, type: console}
+  - {name: ops, type: console, templates_dir: ops}
+`), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(cfg, notify.Client(0), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &event.Event{Kind: event.KindBuild, Status: event.StatusFailed, Number: "7"}
+	for name, want := range map[string]string{"team": "global 7", "ops": "ops 7"} {
+		a, ok := set.Get(name)
+		if !ok {
+			t.Fatalf("no adapter for %s", name)
+		}
+		p, err := a.Build(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(p.Body) != want {
+			t.Errorf("%s: %q, want %q", name, p.Body, want)
+		}
+	}
+	// Kinds the overrides don't define keep their defaults.
+	a, _ := set.Get("ops")
+	p, err := a.Build(&event.Event{Kind: event.KindCrash, Status: event.StatusCreated, AppName: "App"})
+	if err != nil || !strings.HasPrefix(string(p.Body), "[crash.created]") {
+		t.Errorf("crash with overrides for builds only: %q %v", p.Body, err)
+	}
+}
+
+func TestForRender(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"slack", "teams", "teams-messagecard", "teams-adaptive-card", "webhook", "console"} {
+		if _, err := ForRender(name, nil, zerolog.Nop()); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := ForRender("discord", nil, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "unknown adapter") {
+		t.Errorf("discord: %v", err)
+	}
+	if _, err := ForRender("teams-carrier-pigeon", nil, zerolog.Nop()); err == nil {
+		t.Errorf("teams-carrier-pigeon accepted")
+	}
+}
