@@ -55,7 +55,16 @@ func New(d config.Destination, deps Deps) (Adapter, error) {
 
 // Set holds the adapters of one configuration, by destination name.
 type Set struct {
-	byName map[string]Adapter
+	byName    map[string]Adapter
+	templates []*templates.Set // the user template sets, for OnFallback
+}
+
+// OnFallback installs f on every user template set of s: it is called each
+// time a destination's template failed and the default was used instead.
+func (s *Set) OnFallback(f func(error)) {
+	for _, ts := range s.templates {
+		ts.OnFallback(f)
+	}
 }
 
 // NewSet loads every destination's templates (the global templates_dir,
@@ -73,6 +82,9 @@ func NewSet(c *config.Config, client *http.Client, log zerolog.Logger) (*Set, er
 				return nil, fmt.Errorf("destination %q: %w", d.Name, err)
 			}
 			sets[key] = ts
+			if ts.Fallback() != nil {
+				s.templates = append(s.templates, ts)
+			}
 		}
 		a, err := New(d, Deps{Templates: ts, Client: client, Logger: log.With().Str("destination", d.Name).Logger()})
 		if err != nil {

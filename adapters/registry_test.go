@@ -78,3 +78,31 @@ func TestForRender(t *testing.T) {
 		t.Errorf("teams-carrier-pigeon accepted")
 	}
 }
+
+// TestOnFallback: a user template that fails at render time is counted,
+// and the default is sent.
+func TestOnFallback(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "console.tmpl"), []byte(`{{ define "console.build.text" }}{{ fail "boom" }}{{ end }}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte("templates_dir: .\ndestinations: [{name: log, type: console}]\n"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(cfg, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	set.OnFallback(func(error) { n++ })
+	a, _ := set.Get("log")
+	p, err := a.Build(&event.Event{Kind: event.KindBuild, Status: event.StatusFailed, Number: "9"})
+	if err != nil || !strings.HasPrefix(string(p.Body), "[build.failed] Build #9 failed") {
+		t.Fatalf("want the default message, got %q %v", p.Body, err)
+	}
+	if n != 1 {
+		t.Errorf("fallbacks counted %d, want 1", n)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"text/template"
 
 	"github.com/herald-ci/herald/internal/event"
@@ -41,7 +42,13 @@ type Set struct {
 	t        *template.Template
 	dirs     []string
 	defaults *Set // nil when this is the defaults set
+
+	onFallback atomic.Pointer[func(error)]
 }
+
+// OnFallback installs f, called each time WithFallback falls back from this
+// set to the defaults (for a metric). It may be called again to replace f.
+func (s *Set) OnFallback(f func(error)) { s.onFallback.Store(&f) }
 
 var defaults = mustDefaults()
 
@@ -201,6 +208,9 @@ func WithFallback[T any](s *Set, build func(*Set) (T, error), onFallback func(er
 	}
 	if onFallback != nil {
 		onFallback(err)
+	}
+	if f := s.onFallback.Load(); f != nil && *f != nil {
+		(*f)(err)
 	}
 	return build(s.defaults)
 }

@@ -88,6 +88,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	m := metrics.New()
+	set.OnFallback(func(error) { m.TemplateFallbacks.Inc() })
 	rt := &server.Runtime{Config: cfg, Adapters: set}
 
 	// The workers look destinations up in whatever runtime is current.
@@ -109,7 +111,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	srv = server.New(rt, st, metrics.New(), log)
+	srv = server.New(rt, st, m, log)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -22,8 +22,9 @@ const (
 
 // Metrics are the collectors herald updates.
 type Metrics struct {
-	reg    *prometheus.Registry
-	Events *prometheus.CounterVec // by source, outcome
+	reg               *prometheus.Registry
+	Events            *prometheus.CounterVec // by source, outcome
+	TemplateFallbacks prometheus.Counter     // a user template failed; the default was sent
 }
 
 // New registers herald's collectors and the Go runtime's on a new registry.
@@ -35,8 +36,12 @@ func New() *Metrics {
 			Name: "herald_events_received_total",
 			Help: "Inbound events by source and outcome (accepted, duplicate, ignored, rejected, failed).",
 		}, []string{"source", "outcome"}),
+		TemplateFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_template_fallbacks_total",
+			Help: "Renderings where a user template failed and the built-in default was sent instead (the log says which and why).",
+		}),
 	}
-	reg.MustRegister(m.Events, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.Events, m.TemplateFallbacks, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
