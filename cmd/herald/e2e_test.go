@@ -368,3 +368,84 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
 		}
 	}
 }
+
+// TestDuplicatePosts: a sender's retries, sequential and concurrent, give
+// one message per destination.
+func TestDuplicatePosts(t *testing.T) {
+	sk := newSink(t)
+	dir := t.TempDir()
+	p := start(t, dir, nil, "--config", writeConfig(t, dir, sk.srv.URL))
+
+	seq := fixture(t, "teamcity-build-finished-failure")
+	conc := fixture(t, "appcenter-crash")
+	for i := 0; i < 3; i++ {
+		status, resp := p.post(t, "teamcity", seq)
+		want := "accepted"
+		if i > 0 {
+			want = "duplicate"
+		}
+		if status != http.StatusAccepted || resp["status"] != want {
+			t.Fatalf("post %d: %d %v, want 202 %s", i, status, resp, want)
+		}
+	}
+	var wg sync.WaitGroup
+	statuses := make(chan string, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post("http://"+p.addr+"/v1/events/appcenter", "application/json", bytes.NewReader(conc))
+			if err != nil {
+				statuses <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			json.NewDecoder(resp.Body).Decode(&out)
+			statuses <- fmt.Sprint(resp.StatusCode, " ", out["status"])
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[string]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	if counts["202 accepted"] != 1 || counts["202 duplicate"] != 7 {
+		t.Fatalf("concurrent posts: %v, want one accepted and seven duplicates", counts)
+	}
+	// Two events, one message each per destination, and no more after a pause.
+	for _, path := range []string{"/slack/T000/B000/XXXX", "/workflows/abc", "/messagecard/abc", "/webhook"} {
+		waitFor(t, 30*time.Second, func() bool { return len(sk.bodies(path)) >= 2 }, "deliveries to "+path)
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, path := range []string{"/slack/T000/B000/XXXX", "/workflows/abc", "/messagecard/abc", "/webhook"} {
+		if n := len(sk.bodies(path)); n != 2 {
+			t.Errorf("%s received %d messages, want 2", path, n)
+		}
+	}
+}
+
+// TestGracefulStop: SIGTERM makes herald finish and exit 0.
+func TestGracefulStop(t *testing.T) {
+	sk := newSink(t)
+	dir := t.TempDir()
+	p := start(t, dir, nil, "--config", writeConfig(t, dir, sk.srv.URL))
+	if status, _ := p.post(t, "generic", fixture(t, "generic-build-failed")); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("herald did not stop within 30 s of SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM; logs:\n%s", code, p.logs.String())
+	}
+	if !strings.Contains(p.logs.String(), `"message":"stopped"`) {
+		t.Errorf("no orderly stop in the logs:\n%s", p.logs.String())
+	}
+}
