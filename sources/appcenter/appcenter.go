@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/herald-ci/herald/internal/event"
+	"github.com/herald-ci/herald/sources/internal/lenient"
 )
 
 // Name is the source name: the path segment of POST /v1/events/appcenter
@@ -69,27 +70,14 @@ const (
 // zero value is ready to use.
 type Decoder struct{}
 
-var bom = []byte("\xef\xbb\xbf")
-
 // Decode turns one webhook body into an event. See the package doc for the
 // rules.
 func (Decoder) Decode(body []byte) (*event.Event, error) {
-	// A UTF-8 byte order mark is not JSON; .NET senders and proxies may add
-	// one. Raw keeps the body without it so that it stays valid JSON.
-	body = bytes.TrimPrefix(body, bom)
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, event.Invalid("empty body")
-	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(body, &keys); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return nil, event.Invalid("body is not valid JSON")
-		}
-		return nil, event.Invalid("body is not a JSON object")
-	}
-	if keys == nil { // the body was null
-		return nil, event.Invalid("body is not a JSON object")
+	// Object drops a byte order mark (.NET senders and proxies may add one)
+	// from body, so that Raw stays valid JSON.
+	body, keys, err := lenient.Object(body)
+	if err != nil {
+		return nil, err
 	}
 	present := func(k string) bool {
 		v, ok := keys[k]

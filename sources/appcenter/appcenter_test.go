@@ -1,24 +1,17 @@
 package appcenter_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/herald-ci/herald/internal/event"
 	"github.com/herald-ci/herald/sources"
 	"github.com/herald-ci/herald/sources/appcenter"
+	"github.com/herald-ci/herald/sources/internal/decodetest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/TestDecode")
 
 var _ sources.Decoder = appcenter.Decoder{}
 
@@ -159,24 +152,7 @@ func TestDecode(t *testing.T) {
 		}},
 	}
 	for _, tc := range tests {
-		t.Run(strings.TrimSuffix(tc.file, ".json"), func(t *testing.T) {
-			t.Parallel()
-			body := readFile(t, filepath.Join("testdata", tc.file))
-			ev, err := appcenter.Decoder{}.Decode(body)
-			if err != nil {
-				t.Fatalf("Decode: %v", err)
-			}
-			if ev.Source != appcenter.Name {
-				t.Errorf("Source = %q, want %q", ev.Source, appcenter.Name)
-			}
-			if !bytes.Equal(ev.Raw, body) {
-				t.Errorf("Raw differs from the body")
-			}
-			if got := keyOf(ev); got != tc.want {
-				t.Errorf("key fields:\n got %+v\nwant %+v", got, tc.want)
-			}
-			golden(t, filepath.Join("testdata", "TestDecode", strings.TrimSuffix(tc.file, ".json")+".golden.json"), ev)
-		})
+		decodetest.Fixture(t, appcenter.Decoder{}, appcenter.Name, tc.file, tc.want, keyOf)
 	}
 }
 
@@ -264,14 +240,7 @@ func TestDecodeFields(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ev, err := appcenter.Decoder{}.Decode([]byte(tc.body))
-			if err != nil {
-				t.Fatalf("Decode: %v", err)
-			}
-			if !tc.check(ev) {
-				out, _ := json.Marshal(ev)
-				t.Errorf("unexpected event: %s", out)
-			}
+			decodetest.Accept(t, appcenter.Decoder{}, tc.body, tc.check)
 		})
 	}
 }
@@ -304,126 +273,26 @@ func TestDecodeRejects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ev, err := appcenter.Decoder{}.Decode([]byte(tc.body))
-			if err == nil {
-				t.Fatalf("Decode succeeded with %+v", ev)
-			}
-			if ev != nil {
-				t.Errorf("Decode returned an event with an error")
-			}
-			var ie *event.InputError
-			if !errors.As(err, &ie) {
-				t.Fatalf("error = %T %v, want *event.InputError", err, err)
-			}
-			checkReason(t, ie.Reason)
-			if !strings.Contains(ie.Reason, tc.reason) {
-				t.Errorf("reason %q does not contain %q", ie.Reason, tc.reason)
+			reason := decodetest.Reject(t, appcenter.Decoder{}, tc.body, false, 120)
+			if !strings.Contains(reason, tc.reason) {
+				t.Errorf("reason %q does not contain %q", reason, tc.reason)
 			}
 		})
 	}
 }
 
 func FuzzDecode(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		body, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(body)
-	}
+	decodetest.SeedFiles(f)
 	for _, s := range []string{"", "null", "[]", "{}", `{"id":1e999,"reason":"r","line_number":-1e999,"stack_trace":"a\nb"}`,
 		`{"build_status":"Fixed","start_time":"2024-01-01T10:00:00Z","finish_time":"0001-01-01T00:00:00Z"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := appcenter.Decoder{}.Decode(body)
-		if err != nil {
-			var ie *event.InputError
-			if !errors.As(err, &ie) {
-				t.Fatalf("error %T is not an input error: %v", err, err)
+		decodetest.Fuzzed(t, appcenter.Name, ev, err, false, func(ev *event.Event) {
+			if ev.Duration < 0 || ev.Release.Size < 0 || ev.Crash.Count < 0 {
+				t.Fatalf("negative duration or count: %+v", ev)
 			}
-			if ev != nil {
-				t.Fatalf("event returned with an error")
-			}
-			return
-		}
-		if ev == nil {
-			t.Fatal("nil event with a nil error")
-		}
-		if !slices.Contains(event.Statuses[ev.Kind], ev.Status) {
-			t.Fatalf("%s is not a known kind and status", ev.Name())
-		}
-		if ev.Source != appcenter.Name || ev.Type == "" {
-			t.Fatalf("Source %q, Type %q", ev.Source, ev.Type)
-		}
-		if ev.Duration < 0 || ev.Release.Size < 0 || ev.Crash.Count < 0 {
-			t.Fatalf("negative duration or count: %+v", ev)
-		}
-		if _, err := json.Marshal(ev); err != nil {
-			t.Fatalf("event does not marshal: %v", err)
-		}
+		})
 	})
-}
-
-// checkReason holds an InputError reason to the house style: one short
-// lower-case line, no final period, no echo of the input.
-func checkReason(t *testing.T, reason string) {
-	t.Helper()
-	switch {
-	case reason == "":
-		t.Error("empty reason")
-	case unicode.IsUpper([]rune(reason)[0]):
-		t.Errorf("reason %q does not start lower-case", reason)
-	case strings.HasSuffix(reason, "."):
-		t.Errorf("reason %q ends with a period", reason)
-	case strings.ContainsAny(reason, "\r\n"), len(reason) > 120:
-		t.Errorf("reason %q is not one short line", reason)
-	case strings.Contains(reason, "SECRET-VALUE"):
-		t.Errorf("reason %q echoes the input", reason)
-	}
-}
-
-func readFile(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// golden compares ev, without Raw, with the pretty-printed JSON in name,
-// or rewrites the file under -update.
-func golden(t *testing.T, name string, ev *event.Event) {
-	t.Helper()
-	cp := *ev
-	cp.Raw = nil
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep URLs readable in the diff
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(&cp); err != nil {
-		t.Fatal(err)
-	}
-	got := buf.Bytes()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(name, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update and review the diff):\n got %s\nwant %s", name, got, want)
-	}
 }

@@ -1,165 +1,75 @@
 package appcenter
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"reflect"
-	"strconv"
 	"strings"
+
+	"github.com/herald-ci/herald/sources/internal/lenient"
 )
 
 // payload is the union of the flat App Center bodies (build, distribute,
 // crash, test ping), as documented in shared/fixtures/README.md §2. Every
-// field is optional. Scalars are read leniently (text, number, flag): a
+// field is optional. Scalars are read leniently (package lenient): a
 // number where a string was expected, or the reverse, is taken as it comes,
 // because the format was never formally specified. An object or array
 // where a scalar belongs, or the reverse, is a wrong shape and rejects the
-// body.
+// body. Sizes and counts are read as lenient.Int64.
 type payload struct {
 	// Build.
-	AppName                  text `json:"app_name"`
-	Branch                   text `json:"branch"`
-	BuildStatus              text `json:"build_status"`
-	BuildID                  text `json:"build_id"`
-	BuildLink                text `json:"build_link"`
-	BuildReason              text `json:"build_reason"`
-	StartTime                text `json:"start_time"`
-	FinishTime               text `json:"finish_time"`
-	NotificationSettingsLink text `json:"notification_settings_link"`
-	OS                       text `json:"os"`
-	SourceVersion            text `json:"source_version"`
+	AppName                  lenient.Text `json:"app_name"`
+	Branch                   lenient.Text `json:"branch"`
+	BuildStatus              lenient.Text `json:"build_status"`
+	BuildID                  lenient.Text `json:"build_id"`
+	BuildLink                lenient.Text `json:"build_link"`
+	BuildReason              lenient.Text `json:"build_reason"`
+	StartTime                lenient.Text `json:"start_time"`
+	FinishTime               lenient.Text `json:"finish_time"`
+	NotificationSettingsLink lenient.Text `json:"notification_settings_link"`
+	OS                       lenient.Text `json:"os"`
+	SourceVersion            lenient.Text `json:"source_version"`
 
 	// Distribute.
-	AppDisplayName   text   `json:"app_display_name"`
-	ReleaseID        text   `json:"release_id"`
-	Platform         text   `json:"platform"`
-	ReleaseNotes     text   `json:"release_notes"`
-	Version          text   `json:"version"`
-	ShortVersion     text   `json:"short_version"`
-	MinOS            text   `json:"min_os"`
-	MandatoryUpdate  flag   `json:"mandatory_update"`
-	Size             number `json:"size"`
-	BundleIdentifier text   `json:"bundle_identifier"`
-	InstallLink      text   `json:"install_link"`
-	IconLink         text   `json:"icon_link"`
+	AppDisplayName   lenient.Text  `json:"app_display_name"`
+	ReleaseID        lenient.Text  `json:"release_id"`
+	Platform         lenient.Text  `json:"platform"`
+	ReleaseNotes     lenient.Text  `json:"release_notes"`
+	Version          lenient.Text  `json:"version"`
+	ShortVersion     lenient.Text  `json:"short_version"`
+	MinOS            lenient.Text  `json:"min_os"`
+	MandatoryUpdate  lenient.Flag  `json:"mandatory_update"`
+	Size             lenient.Int64 `json:"size"`
+	BundleIdentifier lenient.Text  `json:"bundle_identifier"`
+	InstallLink      lenient.Text  `json:"install_link"`
+	IconLink         lenient.Text  `json:"icon_link"`
 
 	// Crash.
-	ID            text       `json:"id"`
-	Name          text       `json:"name"`
-	Reason        text       `json:"reason"`
-	FileName      text       `json:"file_name"`
-	LineNumber    number     `json:"line_number"`
-	URL           text       `json:"url"`
-	AppPlatform   text       `json:"app_platform"`
-	AppVersion    text       `json:"app_version"`
-	StackTrace    stackTrace `json:"stack_trace"`
-	AffectedUsers number     `json:"affected_users"`
-	CrashCount    number     `json:"crash_count"`
+	ID            lenient.Text  `json:"id"`
+	Name          lenient.Text  `json:"name"`
+	Reason        lenient.Text  `json:"reason"`
+	FileName      lenient.Text  `json:"file_name"`
+	LineNumber    lenient.Int64 `json:"line_number"`
+	URL           lenient.Text  `json:"url"`
+	AppPlatform   lenient.Text  `json:"app_platform"`
+	AppVersion    lenient.Text  `json:"app_version"`
+	StackTrace    stackTrace    `json:"stack_trace"`
+	AffectedUsers lenient.Int64 `json:"affected_users"`
+	CrashCount    lenient.Int64 `json:"crash_count"`
 
 	// Test ping, and every event.
-	Text   text `json:"text"`
-	SentAt text `json:"sent_at"`
-}
-
-// text is a JSON scalar read as a string: a string as is, a number or a
-// boolean in its JSON spelling, null as "".
-type text string
-
-func (t *text) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0:
-		return nil
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = text(s)
-	case b[0] == '{' || b[0] == '[':
-		return shapeError(b, reflect.TypeFor[string]())
-	case string(b) == "null":
-	default: // number, true, false
-		*t = text(b)
-	}
-	return nil
-}
-
-// number is a JSON scalar read as an integer: a number (truncated toward
-// zero, clamped to the int64 range), a string holding one, anything else 0.
-type number int64
-
-func (n *number) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0:
-		return nil
-	case b[0] == '{' || b[0] == '[':
-		return shapeError(b, reflect.TypeFor[int64]())
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*n = parseNumber(strings.TrimSpace(s))
-	default:
-		*n = parseNumber(string(b))
-	}
-	return nil
-}
-
-func parseNumber(s string) number {
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return number(i)
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil && !isRange(err) || math.IsNaN(f) {
-		return 0
-	}
-	f = math.Trunc(f)
-	switch {
-	case f >= math.MaxInt64:
-		return math.MaxInt64
-	case f <= math.MinInt64:
-		return math.MinInt64
-	}
-	return number(f)
-}
-
-func isRange(err error) bool {
-	ne, ok := err.(*strconv.NumError)
-	return ok && ne.Err == strconv.ErrRange
+	Text   lenient.Text `json:"text"`
+	SentAt lenient.Text `json:"sent_at"`
 }
 
 // count converts a counter to int, clamped to 0..MaxInt32 so that it is
 // the same on every platform.
-func count(n number) int {
+func count(n lenient.Int64) int {
 	return int(min(max(int64(n), 0), math.MaxInt32))
 }
 
-// flag is a JSON scalar read as a boolean: true, or the string "true" in
-// any case; anything else is false.
-type flag bool
-
-func (f *flag) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0:
-		return nil
-	case b[0] == '{' || b[0] == '[':
-		return shapeError(b, reflect.TypeFor[bool]())
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flag(strings.EqualFold(strings.TrimSpace(s), "true"))
-	default:
-		*f = flag(bytes.Equal(b, []byte("true")))
-	}
-	return nil
-}
-
 // stackTrace is App Center's stack_trace: an array of frames, each read as
-// text. A single string is split into lines; null is empty.
+// lenient.Text. A single string is split into lines; null is empty.
 type stackTrace []string
 
 func (st *stackTrace) UnmarshalJSON(b []byte) error {
@@ -167,7 +77,7 @@ func (st *stackTrace) UnmarshalJSON(b []byte) error {
 	case len(b) == 0 || string(b) == "null":
 		return nil
 	case b[0] == '[':
-		var frames []text
+		var frames []lenient.Text
 		if err := json.Unmarshal(b, &frames); err != nil {
 			return err
 		}
@@ -190,12 +100,4 @@ func (st *stackTrace) UnmarshalJSON(b []byte) error {
 		return &json.UnmarshalTypeError{Value: "scalar", Type: reflect.TypeFor[[]string]()}
 	}
 	return nil
-}
-
-func shapeError(b []byte, t reflect.Type) error {
-	v := "object"
-	if b[0] == '[' {
-		v = "array"
-	}
-	return &json.UnmarshalTypeError{Value: v, Type: t}
 }

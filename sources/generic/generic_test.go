@@ -3,24 +3,17 @@ package generic_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"flag"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/herald-ci/herald/internal/event"
 	"github.com/herald-ci/herald/sources"
 	"github.com/herald-ci/herald/sources/generic"
+	"github.com/herald-ci/herald/sources/internal/decodetest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/TestDecode")
 
 var _ sources.Decoder = generic.Decoder{}
 
@@ -86,24 +79,7 @@ func TestDecode(t *testing.T) {
 		{"test-ping.json", key{Type: "test.ping", Kind: "test", Status: "ping"}},
 	}
 	for _, tc := range tests {
-		t.Run(strings.TrimSuffix(tc.file, ".json"), func(t *testing.T) {
-			t.Parallel()
-			body := readFile(t, filepath.Join("testdata", tc.file))
-			ev, err := generic.Decoder{}.Decode(body)
-			if err != nil {
-				t.Fatalf("Decode: %v", err)
-			}
-			if ev.Source != generic.Name {
-				t.Errorf("Source = %q, want %q", ev.Source, generic.Name)
-			}
-			if !bytes.Equal(ev.Raw, body) {
-				t.Errorf("Raw differs from the body")
-			}
-			if got := keyOf(ev); got != tc.want {
-				t.Errorf("key fields:\n got %+v\nwant %+v", got, tc.want)
-			}
-			golden(t, filepath.Join("testdata", "TestDecode", strings.TrimSuffix(tc.file, ".json")+".golden.json"), ev)
-		})
+		decodetest.Fixture(t, generic.Decoder{}, generic.Name, tc.file, tc.want, keyOf)
 	}
 }
 
@@ -156,14 +132,7 @@ func TestDecodeValues(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ev, err := generic.Decoder{}.Decode([]byte(tc.body))
-			if err != nil {
-				t.Fatalf("Decode: %v", err)
-			}
-			if !tc.check(ev) {
-				out, _ := json.Marshal(ev)
-				t.Errorf("unexpected event: %s", out)
-			}
+			decodetest.Accept(t, generic.Decoder{}, tc.body, tc.check)
 		})
 	}
 }
@@ -244,20 +213,9 @@ func TestDecodeRejects(t *testing.T) {
 	for _, tc := range append(shapes, rejects...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ev, err := generic.Decoder{}.Decode([]byte(tc.body))
-			if err == nil {
-				t.Fatalf("Decode succeeded with %+v", ev)
-			}
-			if ev != nil {
-				t.Errorf("Decode returned an event with an error")
-			}
-			var ie *event.InputError
-			if !errors.As(err, &ie) {
-				t.Fatalf("error = %T %v, want *event.InputError", err, err)
-			}
-			checkReason(t, ie.Reason)
-			if !strings.HasPrefix(ie.Reason, tc.reason) {
-				t.Errorf("reason %q does not start with %q", ie.Reason, tc.reason)
+			reason := decodetest.Reject(t, generic.Decoder{}, tc.body, false, 140)
+			if !strings.HasPrefix(reason, tc.reason) {
+				t.Errorf("reason %q does not start with %q", reason, tc.reason)
 			}
 		})
 	}
@@ -266,17 +224,7 @@ func TestDecodeRejects(t *testing.T) {
 // FuzzDecode checks that no input panics, that a nil error means a valid
 // event, and that the decoder and schema.json agree on every JSON object.
 func FuzzDecode(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		body, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(body)
-	}
+	decodetest.SeedFiles(f)
 	for _, r := range rejects {
 		f.Add([]byte(r.body))
 	}
@@ -295,89 +243,10 @@ func FuzzDecode(f *testing.F) {
 				}
 			}
 		}
-		if err != nil {
-			var ie *event.InputError
-			if !errors.As(err, &ie) {
-				t.Fatalf("error %T is not an input error: %v", err, err)
+		decodetest.Fuzzed(t, generic.Name, ev, err, false, func(ev *event.Event) {
+			if ev.Duration < 0 || ev.Progress < 0 || ev.Progress > 100 {
+				t.Fatalf("duration %v, progress %d", ev.Duration, ev.Progress)
 			}
-			if ev != nil {
-				t.Fatalf("event returned with an error")
-			}
-			return
-		}
-		if ev == nil {
-			t.Fatal("nil event with a nil error")
-		}
-		if !slices.Contains(event.Statuses[ev.Kind], ev.Status) {
-			t.Fatalf("%s is not a known kind and status", ev.Name())
-		}
-		if ev.Source != generic.Name || ev.Type == "" {
-			t.Fatalf("Source %q, Type %q", ev.Source, ev.Type)
-		}
-		if ev.Duration < 0 || ev.Progress < 0 || ev.Progress > 100 {
-			t.Fatalf("duration %v, progress %d", ev.Duration, ev.Progress)
-		}
-		if _, err := json.Marshal(ev); err != nil {
-			t.Fatalf("event does not marshal: %v", err)
-		}
+		})
 	})
-}
-
-// checkReason holds an InputError reason to the house style: one short
-// lower-case line, no final period, no echo of the input.
-func checkReason(t *testing.T, reason string) {
-	t.Helper()
-	switch {
-	case reason == "":
-		t.Error("empty reason")
-	case unicode.IsUpper([]rune(reason)[0]):
-		t.Errorf("reason %q does not start lower-case", reason)
-	case strings.HasSuffix(reason, "."):
-		t.Errorf("reason %q ends with a period", reason)
-	case strings.ContainsAny(reason, "\r\n"), len(reason) > 140:
-		t.Errorf("reason %q is not one short line", reason)
-	case strings.Contains(reason, "SECRET-VALUE"):
-		t.Errorf("reason %q echoes the input", reason)
-	}
-}
-
-func readFile(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// golden compares ev, without Raw, with the pretty-printed JSON in name,
-// or rewrites the file under -update.
-func golden(t *testing.T, name string, ev *event.Event) {
-	t.Helper()
-	cp := *ev
-	cp.Raw = nil
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep URLs readable in the diff
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(&cp); err != nil {
-		t.Fatal(err)
-	}
-	got := buf.Bytes()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(name, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update and review the diff):\n got %s\nwant %s", name, got, want)
-	}
 }

@@ -65,6 +65,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-ci/herald/internal/event"
+	"github.com/herald-ci/herald/sources/internal/lenient"
 )
 
 // Name is the source name: the path segment of POST /v1/events/teamcity and
@@ -100,28 +101,14 @@ var routes = map[string]route{
 // ignored error, which the server may log.
 const maxTypeInError = 64
 
-var bom = []byte("\xef\xbb\xbf")
-
 // Decode turns one webhook body into an event. See the package doc for the
 // rules.
 func (Decoder) Decode(body []byte) (*event.Event, error) {
-	// A UTF-8 byte order mark is not JSON; some proxies add one. Raw keeps
-	// the body without it so that it stays valid JSON.
-	body = bytes.TrimPrefix(body, bom)
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, event.Invalid("empty body")
-	}
-
-	var env map[string]json.RawMessage
-	if err := json.Unmarshal(body, &env); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return nil, event.Invalid("body is not valid JSON")
-		}
-		return nil, event.Invalid("body is not a JSON object")
-	}
-	if env == nil { // the body was null
-		return nil, event.Invalid("body is not a JSON object")
+	// Object drops a byte order mark (some proxies add one) from body, so
+	// that Raw stays valid JSON.
+	body, env, err := lenient.Object(body)
+	if err != nil {
+		return nil, err
 	}
 
 	rawType, ok := env["eventType"]
@@ -158,7 +145,6 @@ func (Decoder) Decode(body []byte) (*event.Event, error) {
 		Status: r.status,
 		Raw:    json.RawMessage(bytes.Clone(body)),
 	}
-	var err error
 	if r.kind == event.KindAgent {
 		err = decodeAgent(ev, payload)
 	} else {

@@ -1,24 +1,18 @@
 package teamcity_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/herald-ci/herald/internal/event"
 	"github.com/herald-ci/herald/sources"
+	"github.com/herald-ci/herald/sources/internal/decodetest"
 	"github.com/herald-ci/herald/sources/teamcity"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/TestDecode")
 
 var _ sources.Decoder = teamcity.Decoder{}
 
@@ -156,24 +150,7 @@ func TestDecode(t *testing.T) {
 		}},
 	}
 	for _, tc := range tests {
-		t.Run(strings.TrimSuffix(tc.file, ".json"), func(t *testing.T) {
-			t.Parallel()
-			body := readFile(t, filepath.Join("testdata", tc.file))
-			ev, err := teamcity.Decoder{}.Decode(body)
-			if err != nil {
-				t.Fatalf("Decode: %v", err)
-			}
-			if ev.Source != teamcity.Name {
-				t.Errorf("Source = %q, want %q", ev.Source, teamcity.Name)
-			}
-			if !bytes.Equal(ev.Raw, body) {
-				t.Errorf("Raw differs from the body")
-			}
-			if got := keyOf(ev); got != tc.want {
-				t.Errorf("key fields:\n got %+v\nwant %+v", got, tc.want)
-			}
-			golden(t, filepath.Join("testdata", "TestDecode", strings.TrimSuffix(tc.file, ".json")+".golden.json"), ev)
-		})
+		decodetest.Fixture(t, teamcity.Decoder{}, teamcity.Name, tc.file, tc.want, keyOf)
 	}
 }
 
@@ -265,21 +242,14 @@ func TestDecodeFields(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ev, err := teamcity.Decoder{}.Decode([]byte(`{"eventType":"` + tc.typ + `","payload":` + tc.payload + `}`))
-			if err != nil {
-				t.Fatalf("Decode: %v", err)
-			}
-			if !tc.check(ev) {
-				out, _ := json.Marshal(ev)
-				t.Errorf("unexpected event: %s", out)
-			}
+			decodetest.Accept(t, teamcity.Decoder{}, `{"eventType":"`+tc.typ+`","payload":`+tc.payload+`}`, tc.check)
 		})
 	}
 }
 
 func TestDecodeRejects(t *testing.T) {
 	t.Parallel()
-	legacy := readFile(t, filepath.Join("testdata", "teamcity-tcwebhooks-legacy-json-failure.json"))
+	legacy := decodetest.ReadFile(t, filepath.Join("testdata", "teamcity-tcwebhooks-legacy-json-failure.json"))
 	tests := []struct {
 		name    string
 		body    string
@@ -314,26 +284,9 @@ func TestDecodeRejects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ev, err := teamcity.Decoder{}.Decode([]byte(tc.body))
-			if err == nil {
-				t.Fatalf("Decode succeeded with %+v", ev)
-			}
-			if ev != nil {
-				t.Errorf("Decode returned an event with an error")
-			}
-			if tc.ignored {
-				if !errors.Is(err, event.ErrIgnored) {
-					t.Fatalf("error = %v, want event.ErrIgnored", err)
-				}
-				return
-			}
-			var ie *event.InputError
-			if !errors.As(err, &ie) {
-				t.Fatalf("error = %T %v, want *event.InputError", err, err)
-			}
-			checkReason(t, ie.Reason)
-			if !strings.Contains(ie.Reason, tc.reason) {
-				t.Errorf("reason %q does not contain %q", ie.Reason, tc.reason)
+			reason := decodetest.Reject(t, teamcity.Decoder{}, tc.body, tc.ignored, 120)
+			if !tc.ignored && !strings.Contains(reason, tc.reason) {
+				t.Errorf("reason %q does not contain %q", reason, tc.reason)
 			}
 		})
 	}
@@ -377,106 +330,17 @@ func TestDecodeDoesNotAliasBody(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		body, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(body)
-	}
+	decodetest.SeedFiles(f)
 	for _, s := range []string{"", "null", "[]", `{"eventType":"BUILD_FINISHED","payload":{"status":"UNKNOWN"}}`,
 		`{"eventType":"BUILD_STARTED","payload":{"number":1e999,"running-info":{"elapsedSeconds":"-9e18"}}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := teamcity.Decoder{}.Decode(body)
-		if err != nil {
-			var ie *event.InputError
-			if !errors.Is(err, event.ErrIgnored) && !errors.As(err, &ie) {
-				t.Fatalf("error %T is neither ignored nor an input error: %v", err, err)
+		decodetest.Fuzzed(t, teamcity.Name, ev, err, true, func(ev *event.Event) {
+			if ev.Progress < 0 || ev.Progress > 100 || ev.Duration < 0 {
+				t.Fatalf("progress %d, duration %v", ev.Progress, ev.Duration)
 			}
-			if ev != nil {
-				t.Fatalf("event returned with an error")
-			}
-			return
-		}
-		if ev == nil {
-			t.Fatal("nil event with a nil error")
-		}
-		if !slices.Contains(event.Statuses[ev.Kind], ev.Status) {
-			t.Fatalf("%s is not a known kind and status", ev.Name())
-		}
-		if ev.Source != teamcity.Name || ev.Type == "" {
-			t.Fatalf("Source %q, Type %q", ev.Source, ev.Type)
-		}
-		if ev.Progress < 0 || ev.Progress > 100 || ev.Duration < 0 {
-			t.Fatalf("progress %d, duration %v", ev.Progress, ev.Duration)
-		}
-		if _, err := json.Marshal(ev); err != nil {
-			t.Fatalf("event does not marshal: %v", err)
-		}
+		})
 	})
-}
-
-// checkReason holds an InputError reason to the house style: one short
-// lower-case line, no final period, no echo of the input.
-func checkReason(t *testing.T, reason string) {
-	t.Helper()
-	switch {
-	case reason == "":
-		t.Error("empty reason")
-	case unicode.IsUpper([]rune(reason)[0]):
-		t.Errorf("reason %q does not start lower-case", reason)
-	case strings.HasSuffix(reason, "."):
-		t.Errorf("reason %q ends with a period", reason)
-	case strings.ContainsAny(reason, "\r\n"), len(reason) > 120:
-		t.Errorf("reason %q is not one short line", reason)
-	case strings.Contains(reason, "SECRET-VALUE"):
-		t.Errorf("reason %q echoes the input", reason)
-	}
-}
-
-func readFile(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// golden compares ev, without Raw, with the pretty-printed JSON in name,
-// or rewrites the file under -update.
-func golden(t *testing.T, name string, ev *event.Event) {
-	t.Helper()
-	cp := *ev
-	cp.Raw = nil
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep URLs readable in the diff
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(&cp); err != nil {
-		t.Fatal(err)
-	}
-	got := buf.Bytes()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(name, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update and review the diff):\n got %s\nwant %s", name, got, want)
-	}
 }
