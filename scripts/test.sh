@@ -16,8 +16,18 @@ go vet ./...
 echo "== static build and image steps"
 scripts/check-image.sh
 
+echo "== PostgreSQL for the store's tests"
+pg_started=
+if [ -z "${HERALD_TEST_POSTGRES_DSN:-}" ]; then
+  scripts/pg.sh status >/dev/null 2>&1 || pg_started=1
+  eval "$(scripts/pg.sh)"
+  # Stopped below once the tests are done; this trap covers a failure first.
+  if [ -n "$pg_started" ]; then trap 'scripts/pg.sh stop' EXIT; fi
+fi
+
 echo "== go test -race"
 go test -race -count=1 ./...
+if [ -n "$pg_started" ]; then scripts/pg.sh stop; fi
 
 echo "== golden payloads through the platforms' own clients (chatcheck)"
 "$chatcheck/install.sh" >/dev/null

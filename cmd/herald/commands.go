@@ -83,7 +83,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	client := notify.Client(cfg.Delivery.Timeout)
+	client := notify.Client(cfg.LongestTimeout()) // destinations may set a longer timeout
 	set, err := adapters.NewSet(cfg, client, log)
 	if err != nil {
 		return err
@@ -97,20 +97,32 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	workers := river.NewWorkers()
 	worker := delivery.New(senders{func() *server.Runtime { return srv.Runtime() }}, delivery.Config{
 		Timeout: cfg.Delivery.Timeout,
+		Policies: func(name string) (delivery.Policy, bool) {
+			return delivery.PolicyOf(srv.Runtime().Config, name)
+		},
 	}, log)
 	if err := delivery.Register(workers, worker); err != nil {
+		return err
+	}
+	pruner, err := store.RegisterPruner(workers)
+	if err != nil {
 		return err
 	}
 	st, err := store.Open(ctx, store.Config{
 		Driver:      cfg.Store.Driver,
 		DSN:         cfg.Store.DSN.Value(),
-		MaxAttempts: cfg.Delivery.MaxAttempts,
-		JobTimeout:  cfg.Delivery.Timeout,
+		MaxAttempts: delivery.JobMaxAttempts(cfg), // covers every destination's own limit
+		JobTimeout:  cfg.LongestTimeout(),
 	}, workers, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	worker.CompleteWith(st)
+	// River runs the pruning periodically and stops it with the store.
+	if err := st.SchedulePrune(pruner, cfg.Delivery.Retention); err != nil {
+		return err
+	}
 	srv = server.New(rt, st, m, log)
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -35,6 +35,8 @@ Usage:
   herald serve    [--config FILE] [--listen HOST:PORT] [--log-format json|console] [--log-level info]
   herald render   [--config FILE] --source teamcity|appcenter|generic --adapter slack|teams|teams-messagecard|teams-adaptive-card EVENT.json
   herald validate --config FILE
+  herald migrate  [--config FILE]
+  herald deliveries list|show ID|retry ID|retry --destination NAME [--server URL]
   herald version
 
 Without --config, serve listens on 127.0.0.1:8080, stores to ./herald.db and
@@ -60,6 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdRender(args[1:], stdout, stderr)
 	case "validate":
 		err = cmdValidate(args[1:], stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args[1:], stdout, stderr)
+	case "deliveries":
+		err = cmdDeliveries(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "herald", version)
 	case "help", "-h", "--help":

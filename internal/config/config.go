@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -47,6 +48,35 @@ const (
 	DefaultSQLiteDSN    = "herald.db"
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultTimeout      = 10 * time.Second
+	DefaultMaxAge       = 24 * time.Hour
+	DefaultRetention    = 24 * time.Hour // River's own default for completed jobs
+)
+
+// Delivery defaults per destination type: the one place they are written.
+// Each applies to a destination that leaves the key out (or sets it to 0).
+//
+//   - slack: about 1 message per second per webhook, short bursts tolerated
+//     (Slack's incoming-webhook rate limits); 1 in flight, so messages reach
+//     the channel in the order they were accepted.
+//   - teams: 4 requests per second and 60 per 30 seconds per webhook (the
+//     Office 365 connector's published limits, which Workflows webhooks share
+//     in practice). Burst 1: a bucket of 4 at 4/s would allow 7 in one second.
+//     2 in flight, since Workflows can take seconds to answer; starts are paced
+//     a quarter second apart, so they still arrive in order.
+//   - webhook: no rate limit (an endpoint we know nothing about), 2 in flight.
+//   - console: no rate limit, 1 in flight.
+var typeDefaults = map[string]Destination{
+	TypeSlack:   {RateLimit: &RateLimit{PerSecond: 1, Burst: 3}, MaxInFlight: 1},
+	TypeTeams:   {RateLimit: &RateLimit{PerSecond: 4, Burst: 1, Window: &Window{Limit: 60, Period: 30 * time.Second}}, MaxInFlight: 2},
+	TypeWebhook: {MaxInFlight: 2},
+	TypeConsole: {MaxInFlight: 1},
+}
+
+// Circuit breaker defaults (every type).
+const (
+	DefaultBreakerFailures   = 5
+	DefaultBreakerOpenFor    = 30 * time.Second
+	DefaultBreakerMaxOpenFor = 10 * time.Minute
 )
 
 // Config is the whole file.
@@ -85,6 +115,9 @@ type Limits struct {
 type Delivery struct {
 	Timeout     time.Duration `yaml:"timeout"`      // one attempt
 	MaxAttempts int           `yaml:"max_attempts"` // 0 = the delivery package's default (about 24 h of retries)
+	// Retention is how long delivered deliveries and old events are kept
+	// before they are pruned (failed and dead ones are kept a week).
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Destination is one chat channel or webhook.
@@ -96,6 +129,182 @@ type Destination struct {
 	Events       []string  `yaml:"events,omitempty"`
 	Format       string    `yaml:"format,omitempty"` // teams only
 	TemplatesDir string    `yaml:"templates_dir,omitempty"`
+
+	// How this destination is delivered to. Unset keys take the type's
+	// default (typeDefaults) or the delivery section's.
+
+	// RateLimit applies per webhook URL: destinations sharing a URL share it.
+	RateLimit *RateLimit `yaml:"rate_limit,omitempty"`
+	// MaxInFlight bounds the attempts sent to this URL at once.
+	MaxInFlight int `yaml:"max_in_flight,omitempty"`
+	// MaxAttempts bounds the attempts of one message (0: delivery.max_attempts).
+	MaxAttempts int `yaml:"max_attempts,omitempty"`
+	// RetryCount is TeamCity's way of saying it: retries after the first
+	// attempt, so retry_count: N means max_attempts: N+1. Not with max_attempts.
+	RetryCount *int `yaml:"retry_count,omitempty"`
+	// MaxAge gives up on a message this long after its event was accepted.
+	MaxAge time.Duration `yaml:"max_age,omitempty"`
+	// Timeout bounds one attempt (default delivery.timeout).
+	Timeout time.Duration `yaml:"timeout,omitempty"`
+	// CircuitBreaker pauses the URL after consecutive retryable failures.
+	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker,omitempty"`
+}
+
+// RateLimit is a token bucket (per_second, burst) and optionally a sliding
+// window (at most window.limit sends in any window.period). A send waits for
+// both. Zero fields take the type's default.
+type RateLimit struct {
+	PerSecond float64 `yaml:"per_second,omitempty"`
+	Burst     int     `yaml:"burst,omitempty"`
+	Window    *Window `yaml:"window,omitempty"`
+}
+
+// Window is at most Limit sends in any Period.
+type Window struct {
+	Limit  int           `yaml:"limit,omitempty"`
+	Period time.Duration `yaml:"period,omitempty"`
+}
+
+// CircuitBreaker opens after Failures consecutive retryable failures: no
+// attempt for OpenFor, then one probe; a failed probe doubles the pause, up
+// to MaxOpenFor.
+type CircuitBreaker struct {
+	Failures   int           `yaml:"failures,omitempty"`
+	OpenFor    time.Duration `yaml:"open_for,omitempty"`
+	MaxOpenFor time.Duration `yaml:"max_open_for,omitempty"`
+}
+
+// Attempts is the destination's attempt limit: max_attempts, or
+// retry_count + 1, or 0 when neither is set (delivery.max_attempts applies).
+func (d Destination) Attempts() int {
+	if d.RetryCount != nil {
+		return *d.RetryCount + 1
+	}
+	return d.MaxAttempts
+}
+
+// setDefaults fills the delivery keys the destination leaves unset.
+func (d *Destination) setDefaults(g Delivery) {
+	def := typeDefaults[d.Type]
+	if def.RateLimit != nil {
+		rl := RateLimit{}
+		if d.RateLimit != nil {
+			rl = *d.RateLimit
+		}
+		if rl.PerSecond == 0 {
+			rl.PerSecond = def.RateLimit.PerSecond
+		}
+		if rl.Burst == 0 {
+			rl.Burst = def.RateLimit.Burst
+		}
+		if dw := def.RateLimit.Window; dw != nil {
+			w := Window{}
+			if rl.Window != nil {
+				w = *rl.Window
+			}
+			if w.Limit == 0 {
+				w.Limit = dw.Limit
+			}
+			if w.Period == 0 {
+				w.Period = dw.Period
+			}
+			rl.Window = &w
+		}
+		d.RateLimit = &rl
+	}
+	if d.RateLimit != nil && d.RateLimit.PerSecond > 0 && d.RateLimit.Burst == 0 {
+		d.RateLimit.Burst = 1
+	}
+	if d.MaxInFlight == 0 {
+		d.MaxInFlight = max(def.MaxInFlight, 1)
+	}
+	if d.MaxAge == 0 {
+		d.MaxAge = DefaultMaxAge
+	}
+	if d.Timeout == 0 {
+		d.Timeout = g.Timeout
+	}
+	cb := CircuitBreaker{}
+	if d.CircuitBreaker != nil {
+		cb = *d.CircuitBreaker
+	}
+	if cb.Failures == 0 {
+		cb.Failures = DefaultBreakerFailures
+	}
+	if cb.OpenFor == 0 {
+		cb.OpenFor = DefaultBreakerOpenFor
+	}
+	if cb.MaxOpenFor == 0 {
+		cb.MaxOpenFor = max(DefaultBreakerMaxOpenFor, cb.OpenFor)
+	}
+	d.CircuitBreaker = &cb
+}
+
+// validateDelivery lists the problems of the destination's delivery keys,
+// after defaults.
+func (d Destination) validateDelivery() []string {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if d.RetryCount != nil && d.MaxAttempts != 0 {
+		add("retry_count and max_attempts are both set; retry_count: N means max_attempts: N+1")
+	}
+	if d.RetryCount != nil && *d.RetryCount < 0 {
+		add("retry_count: must not be negative")
+	}
+	if d.MaxAttempts < 0 {
+		add("max_attempts: must be positive")
+	}
+	if rl := d.RateLimit; rl != nil {
+		if rl.PerSecond < 0 {
+			add("rate_limit.per_second: must be positive")
+		}
+		if rl.Burst < 0 {
+			add("rate_limit.burst: must be positive")
+		}
+		if rl.Burst > 0 && rl.PerSecond == 0 {
+			add("rate_limit.burst: needs rate_limit.per_second")
+		}
+		if w := rl.Window; w != nil {
+			if w.Limit < 1 {
+				add("rate_limit.window.limit: must be at least 1")
+			}
+			if w.Period <= 0 {
+				add("rate_limit.window.period: must be positive")
+			}
+		}
+	}
+	if d.MaxInFlight < 0 {
+		add("max_in_flight: must be positive")
+	}
+	if d.MaxAge < 0 {
+		add("max_age: must be positive")
+	}
+	if d.Timeout < 0 {
+		add("timeout: must be positive")
+	}
+	if cb := d.CircuitBreaker; cb != nil {
+		if cb.Failures < 0 {
+			add("circuit_breaker.failures: must be positive")
+		}
+		if cb.OpenFor < 0 {
+			add("circuit_breaker.open_for: must be positive")
+		}
+		if cb.MaxOpenFor < cb.OpenFor {
+			add("circuit_breaker.max_open_for: must be at least open_for")
+		}
+	}
+	return errs
+}
+
+// LongestTimeout is the longest attempt timeout of any destination, for
+// the HTTP client and the queue's job timeout, which must not cut an
+// attempt short.
+func (c *Config) LongestTimeout() time.Duration {
+	t := c.Delivery.Timeout
+	for _, d := range c.Destinations {
+		t = max(t, d.Timeout)
+	}
+	return t
 }
 
 // Load reads, expands, defaults and validates the file at path.
@@ -199,11 +408,15 @@ func (c *Config) setDefaults() {
 	if c.Delivery.Timeout == 0 {
 		c.Delivery.Timeout = DefaultTimeout
 	}
+	if c.Delivery.Retention == 0 {
+		c.Delivery.Retention = DefaultRetention
+	}
 	c.TemplatesDir = c.path(c.TemplatesDir)
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		d.TemplatesDir = c.path(d.TemplatesDir)
 		d.URLFile = c.path(d.URLFile)
+		d.setDefaults(c.Delivery)
 	}
 }
 
@@ -263,6 +476,9 @@ func (c *Config) Validate() error {
 	if c.Delivery.MaxAttempts < 0 {
 		add("delivery.max_attempts: must be positive")
 	}
+	if c.Delivery.Retention < 0 {
+		add("delivery.retention: must be positive")
+	}
 	if len(c.Destinations) == 0 {
 		add("destinations: at least one is required")
 	}
@@ -307,8 +523,36 @@ func (c *Config) Validate() error {
 				add("%s: events: %w", where, err)
 			}
 		}
+		for _, e := range d.validateDelivery() {
+			add("%s: %s", where, e)
+		}
 	}
+	errs = append(errs, c.checkSharedURLs()...)
 	return errors.Join(errs...)
+}
+
+// checkSharedURLs requires destinations posting to the same URL to agree
+// on its rate limit, concurrency and breaker: those belong to the URL (one
+// webhook, one platform budget), not to the destination. The error names
+// the destinations, never the URL.
+func (c *Config) checkSharedURLs() []error {
+	var errs []error
+	first := map[string]Destination{}
+	for _, d := range c.Destinations {
+		u := d.URL.Value()
+		if u == "" {
+			continue
+		}
+		f, ok := first[u]
+		if !ok {
+			first[u] = d
+			continue
+		}
+		if !reflect.DeepEqual(f.RateLimit, d.RateLimit) || f.MaxInFlight != d.MaxInFlight || !reflect.DeepEqual(f.CircuitBreaker, d.CircuitBreaker) {
+			errs = append(errs, fmt.Errorf("destination %q: shares its url with %q but sets a different rate_limit, max_in_flight or circuit_breaker", d.Name, f.Name))
+		}
+	}
+	return errs
 }
 
 // checkURL accepts http(s) URLs with a host; loopback and private

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -50,6 +51,12 @@ func TestLoadInvalid(t *testing.T) {
 		{"conf.duplicate-name.yaml", `destination "builds": name is used twice`},
 		{"conf.format-not-teams.yaml", `destination "builds": format applies to teams destinations only`},
 		{"conf.no-destinations.yaml", "destinations: at least one is required"},
+		{"conf.retry-count-and-max-attempts.yaml", `destination "builds": retry_count and max_attempts are both set; retry_count: N means max_attempts: N+1`},
+		{"conf.negative-retry-count.yaml", `destination "builds": retry_count: must not be negative`},
+		{"conf.bad-rate-limit.yaml", `destination "builds": rate_limit.per_second: must be positive`},
+		{"conf.bad-window.yaml", `destination "builds": rate_limit.window.period: must be positive`},
+		{"conf.burst-without-rate.yaml", `destination "builds": rate_limit.burst: needs rate_limit.per_second`},
+		{"conf.shared-url.yaml", `destination "releases": shares its url with "builds" but sets a different rate_limit, max_in_flight or circuit_breaker`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -149,5 +156,59 @@ func TestExampleConfigLoads(t *testing.T) {
 	t.Setenv("TEAMS_WEBHOOK_URL", "https://example.webhook.office.com/webhookb2/abc/IncomingWebhook/def/ghi")
 	if _, err := Load("../../config.example.yaml"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDeliveryKeys(t *testing.T) {
+	c, err := Parse([]byte(`
+delivery:
+  timeout: 7s
+destinations:
+  - name: tc
+    type: slack
+    url: https://hooks.slack.com/services/T000/B000/XXXX
+    retry_count: 3
+  - name: once
+    type: webhook
+    url: https://example.com/hook
+    retry_count: 0
+  - name: tuned
+    type: teams
+    url: https://example.webhook.office.com/webhookb2/abc
+    max_attempts: 10
+    max_age: 2h
+    timeout: 30s
+    max_in_flight: 1
+    rate_limit:
+      per_second: 2
+      window: {limit: 20}
+    circuit_breaker: {failures: 3, open_for: 1m}
+`), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, once, tuned := c.Destinations[0], c.Destinations[1], c.Destinations[2]
+	if tc.Attempts() != 4 || once.Attempts() != 1 || tuned.Attempts() != 10 {
+		t.Errorf("attempts = %d, %d, %d; want 4 (retry_count 3), 1 (retry_count 0), 10", tc.Attempts(), once.Attempts(), tuned.Attempts())
+	}
+	if tc.Timeout != 7*time.Second || tc.MaxAge != DefaultMaxAge {
+		t.Errorf("slack defaults: timeout %s, max_age %s", tc.Timeout, tc.MaxAge)
+	}
+	// Unset fields of a partial rate_limit keep the type's default.
+	want := RateLimit{PerSecond: 2, Burst: 1, Window: &Window{Limit: 20, Period: 30 * time.Second}}
+	if got := *tuned.RateLimit; got.PerSecond != want.PerSecond || got.Burst != want.Burst || *got.Window != *want.Window {
+		t.Errorf("teams rate_limit = %+v %+v, want %+v %+v", got, got.Window, want, want.Window)
+	}
+	if tuned.Timeout != 30*time.Second || tuned.MaxAge != 2*time.Hour || tuned.MaxInFlight != 1 {
+		t.Errorf("teams overrides lost: %+v", tuned)
+	}
+	if cb := *tuned.CircuitBreaker; cb != (CircuitBreaker{Failures: 3, OpenFor: time.Minute, MaxOpenFor: DefaultBreakerMaxOpenFor}) {
+		t.Errorf("circuit_breaker = %+v", cb)
+	}
+	if once.RateLimit != nil {
+		t.Errorf("webhook has a rate limit by default: %+v", once.RateLimit)
+	}
+	if c.LongestTimeout() != 30*time.Second {
+		t.Errorf("LongestTimeout = %s", c.LongestTimeout())
 	}
 }

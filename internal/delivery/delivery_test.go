@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/herald-ci/herald/internal/notify"
 	"github.com/herald-ci/herald/internal/store"
+	"github.com/herald-ci/herald/internal/store/storetest"
 )
 
 // answer is one scripted reply of a fakeSender.
@@ -74,13 +74,14 @@ func (s *syncBuffer) String() string {
 }
 
 type harness struct {
-	store *store.Store
-	logs  *syncBuffer
+	store  *store.Store
+	worker *Worker
+	logs   *syncBuffer
 }
 
-// newHarness opens a store in a temp dir with a delivery Worker over the
-// given senders and starts it.
-func newHarness(t *testing.T, senders map[string]Sender, cfg Config, scfg store.Config) *harness {
+// newHarness opens a store on a fresh database of driver d with a delivery
+// Worker over the given senders and starts it.
+func newHarness(t *testing.T, d storetest.Driver, senders map[string]Sender, cfg Config, scfg store.Config) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := zerolog.New(zerolog.MultiLevelWriter(logs, zerolog.NewTestWriter(t))).Level(zerolog.DebugLevel)
@@ -93,7 +94,8 @@ func newHarness(t *testing.T, senders map[string]Sender, cfg Config, scfg store.
 	if err := Register(workers, w); err != nil {
 		t.Fatal(err)
 	}
-	scfg.DSN = filepath.Join(t.TempDir(), "herald.db")
+	scfg.Driver = d.Name
+	scfg.DSN = d.DSN(t)
 	scfg.PollInterval = 50 * time.Millisecond
 	scfg.FetchCooldown = 10 * time.Millisecond
 	s, err := store.Open(t.Context(), scfg, workers, log)
@@ -108,14 +110,19 @@ func newHarness(t *testing.T, senders map[string]Sender, cfg Config, scfg store.
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{store: s, logs: logs}
+	return &harness{store: s, worker: w, logs: logs}
 }
 
 func (h *harness) accept(t *testing.T, destination string) string {
 	t.Helper()
+	return h.acceptBody(t, destination, `{"text":"SECRET-BODY"}`)
+}
+
+func (h *harness) acceptBody(t *testing.T, destination, body string) string {
+	t.Helper()
 	acc, err := h.store.Accept(t.Context(),
 		store.EventRecord{Source: "teamcity", Type: "BUILD_FINISHED", Kind: "build", Status: "failed"},
-		[]store.Delivery{{Destination: destination, Payload: notify.Payload{Body: []byte(`{"text":"SECRET-BODY"}`)}}})
+		[]store.Delivery{{Destination: destination, Payload: notify.Payload{Body: []byte(body)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,82 +214,88 @@ func TestWorkOutcomes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			sender := &fakeSender{script: tc.script}
-			h := newHarness(t, map[string]Sender{"slack": sender}, tc.cfg, store.Config{MaxAttempts: tc.maxAttempts})
-			st := h.final(t, h.accept(t, tc.destination))
+			storetest.Run(t, func(t *testing.T, d storetest.Driver) {
+				sender := &fakeSender{script: tc.script}
+				h := newHarness(t, d, map[string]Sender{"slack": sender}, tc.cfg, store.Config{MaxAttempts: tc.maxAttempts})
+				st := h.final(t, h.accept(t, tc.destination))
 
-			if st.State != tc.wantState || st.Attempt != tc.wantAttempt {
-				t.Errorf("state %s after attempt %d, want %s after %d (%+v)", st.State, st.Attempt, tc.wantState, tc.wantAttempt, st)
-			}
-			if got := len(sender.attempts()); got != tc.wantCalls {
-				t.Errorf("Send called %d times, want %d", got, tc.wantCalls)
-			}
-			if !strings.Contains(st.LastError, tc.wantError) {
-				t.Errorf("last error %q, want it to contain %q", st.LastError, tc.wantError)
-			}
+				if st.State != tc.wantState || st.Attempt != tc.wantAttempt {
+					t.Errorf("state %s after attempt %d, want %s after %d (%+v)", st.State, st.Attempt, tc.wantState, tc.wantAttempt, st)
+				}
+				if got := len(sender.attempts()); got != tc.wantCalls {
+					t.Errorf("Send called %d times, want %d", got, tc.wantCalls)
+				}
+				if !strings.Contains(st.LastError, tc.wantError) {
+					t.Errorf("last error %q, want it to contain %q", st.LastError, tc.wantError)
+				}
+			})
 		})
 	}
 }
 
 func TestRetryAfterSnoozes(t *testing.T) {
 	t.Parallel()
-	const wait = time.Second
-	sender := &fakeSender{script: []answer{
-		{retry: true, err: &notify.Error{Status: 429, Reason: "http 429", Retry: true, RetryAfter: wait}},
-		ok,
-	}}
-	h := newHarness(t, map[string]Sender{"slack": sender}, Config{}, store.Config{})
-	st := h.final(t, h.accept(t, "slack"))
+	storetest.Run(t, func(t *testing.T, d storetest.Driver) {
+		const wait = time.Second
+		sender := &fakeSender{script: []answer{
+			{retry: true, err: &notify.Error{Status: 429, Reason: "http 429", Retry: true, RetryAfter: wait}},
+			ok,
+		}}
+		h := newHarness(t, d, map[string]Sender{"slack": sender}, Config{}, store.Config{})
+		st := h.final(t, h.accept(t, "slack"))
 
-	if st.State != "completed" || st.Attempt != 1 || st.Snoozes != 1 {
-		t.Errorf("got %+v, want completed on attempt 1 after 1 snooze (a snooze is not an attempt)", st)
-	}
-	calls := sender.attempts()
-	if len(calls) != 2 {
-		t.Fatalf("Send called %d times, want 2", len(calls))
-	}
-	// River keeps times to the millisecond, so allow that much rounding.
-	if early := calls[0].Add(wait).Sub(calls[1]); early > time.Millisecond {
-		t.Errorf("second attempt came %s before Retry-After had passed", early)
-	}
+		if st.State != "completed" || st.Attempt != 1 || st.Snoozes != 1 {
+			t.Errorf("got %+v, want completed on attempt 1 after 1 snooze (a snooze is not an attempt)", st)
+		}
+		calls := sender.attempts()
+		if len(calls) != 2 {
+			t.Fatalf("Send called %d times, want 2", len(calls))
+		}
+		// River keeps times to the millisecond, so allow that much rounding.
+		if early := calls[0].Add(wait).Sub(calls[1]); early > time.Millisecond {
+			t.Errorf("second attempt came %s before Retry-After had passed", early)
+		}
+	})
 }
 
 func TestLogsNameTheDeliveryNotItsContent(t *testing.T) {
 	t.Parallel()
-	sender := &fakeSender{script: []answer{
-		{retry: true, err: &notify.Error{Status: 503, Reason: "http 503", Retry: true}},
-		ok,
-	}}
-	h := newHarness(t, map[string]Sender{"slack": sender}, Config{BackoffBase: 10 * time.Millisecond}, store.Config{})
-	id := h.accept(t, "slack")
-	h.final(t, id)
+	storetest.Run(t, func(t *testing.T, d storetest.Driver) {
+		sender := &fakeSender{script: []answer{
+			{retry: true, err: &notify.Error{Status: 503, Reason: "http 503", Retry: true}},
+			ok,
+		}}
+		h := newHarness(t, d, map[string]Sender{"slack": sender}, Config{BackoffBase: 10 * time.Millisecond}, store.Config{})
+		id := h.accept(t, "slack")
+		h.final(t, id)
 
-	logs := h.logs.String()
-	if strings.Contains(logs, "SECRET-BODY") {
-		t.Errorf("payload body in logs:\n%s", logs)
-	}
-	var outcomes []string
-	for line := range strings.Lines(logs) {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
+		logs := h.logs.String()
+		if strings.Contains(logs, "SECRET-BODY") {
+			t.Errorf("payload body in logs:\n%s", logs)
 		}
-		if m["component"] != "delivery" {
-			continue
-		}
-		outcomes = append(outcomes, m["message"].(string))
-		for _, f := range []string{"event_id", "destination", "attempt", "job_id"} {
-			if _, ok := m[f]; !ok {
-				t.Errorf("log line without %s: %s", f, line)
+		var outcomes []string
+		for line := range strings.Lines(logs) {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("log line is not JSON: %q", line)
+			}
+			if m["component"] != "delivery" {
+				continue
+			}
+			outcomes = append(outcomes, m["message"].(string))
+			for _, f := range []string{"event_id", "destination", "attempt", "job_id"} {
+				if _, ok := m[f]; !ok {
+					t.Errorf("log line without %s: %s", f, line)
+				}
+			}
+			if m["event_id"] != id || m["destination"] != "slack" {
+				t.Errorf("log line names the wrong delivery: %s", line)
 			}
 		}
-		if m["event_id"] != id || m["destination"] != "slack" {
-			t.Errorf("log line names the wrong delivery: %s", line)
+		if want := []string{"delivery failed, will retry", "delivered"}; strings.Join(outcomes, "|") != strings.Join(want, "|") {
+			t.Errorf("outcomes logged = %q, want %q (one line each)", outcomes, want)
 		}
-	}
-	if want := []string{"delivery failed, will retry", "delivered"}; strings.Join(outcomes, "|") != strings.Join(want, "|") {
-		t.Errorf("outcomes logged = %q, want %q (one line each)", outcomes, want)
-	}
+	})
 }
 
 func TestBackoff(t *testing.T) {
@@ -343,25 +356,27 @@ func TestRegisterTwice(t *testing.T) {
 
 func TestShutdownPutsDeliveryBack(t *testing.T) {
 	t.Parallel()
-	sender := &fakeSender{script: []answer{{block: true}}}
-	h := newHarness(t, map[string]Sender{"slack": sender}, Config{Timeout: time.Minute}, store.Config{})
-	id := h.accept(t, "slack")
-	deadline := time.Now().Add(30 * time.Second)
-	for len(sender.attempts()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("delivery never started")
+	storetest.Run(t, func(t *testing.T, d storetest.Driver) {
+		sender := &fakeSender{script: []answer{{block: true}}}
+		h := newHarness(t, d, map[string]Sender{"slack": sender}, Config{Timeout: time.Minute}, store.Config{})
+		id := h.accept(t, "slack")
+		deadline := time.Now().Add(30 * time.Second)
+		for len(sender.attempts()) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("delivery never started")
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	_ = h.store.Stop(ctx) // out of time: the hung send is cancelled
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		_ = h.store.Stop(ctx) // out of time: the hung send is cancelled
 
-	st, err := h.store.Deliveries(t.Context(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st[0].State != "available" || st[0].Attempt != 0 {
-		t.Errorf("after shutdown: %+v; want available with the attempt not counted", st[0])
-	}
+		st, err := h.store.Deliveries(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[0].State != "available" || st[0].Attempt != 0 {
+			t.Errorf("after shutdown: %+v; want available with the attempt not counted", st[0])
+		}
+	})
 }

@@ -67,11 +67,11 @@ func (s *Store) Accept(ctx context.Context, ev EventRecord, deliveries []Deliver
 		return Accepted{}, err
 	}
 
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.begin(ctx)
 	if err != nil {
 		return Accepted{}, fmt.Errorf("store: accept: begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback() }() // no-op after a commit
+	defer func() { _ = tx.rollback(ctx) }() // no-op after a commit
 
 	if ev.DedupKey != "" {
 		owner, dup, err := s.claimDedupKey(ctx, tx, ev, id, now)
@@ -91,10 +91,10 @@ func (s *Store) Accept(ctx context.Context, ev EventRecord, deliveries []Deliver
 	if ev.DedupKey != "" {
 		dedupKey = sql.NullString{String: ev.DedupKey, Valid: true}
 	}
-	if _, err := tx.ExecContext(ctx, `
+	if _, err := tx.exec(ctx, `
 INSERT INTO events (id, source, type, kind, status, dedup_key, received_at, raw)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, ev.Source, ev.Type, ev.Kind, ev.Status, dedupKey, sqliteTime(now), ev.Raw); err != nil {
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id, ev.Source, ev.Type, ev.Kind, ev.Status, dedupKey, s.db.timeArg(now), ev.Raw); err != nil {
 		return Accepted{}, fmt.Errorf("store: accept: insert event: %w", err)
 	}
 
@@ -107,7 +107,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			}
 			params[i] = river.InsertManyParams{Args: DeliveryArgs{EventID: id, Destination: d.Destination, Payload: d.Payload}}
 		}
-		results, err := s.client.InsertManyTx(ctx, tx, params)
+		results, err := tx.insertJobs(ctx, params)
 		if err != nil {
 			return Accepted{}, fmt.Errorf("store: accept: enqueue deliveries: %w", err)
 		}
@@ -116,8 +116,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		}
 		for i, r := range results {
 			ref := DeliveryRef{ID: r.Job.ID, Destination: deliveries[i].Destination}
-			if _, err := tx.ExecContext(ctx, `
-INSERT INTO event_deliveries (event_id, position, job_id, destination) VALUES (?, ?, ?, ?)`,
+			if _, err := tx.exec(ctx, `
+INSERT INTO event_deliveries (event_id, position, job_id, destination) VALUES ($1, $2, $3, $4)`,
 				id, i, ref.ID, ref.Destination); err != nil {
 				return Accepted{}, fmt.Errorf("store: accept: record delivery: %w", err)
 			}
@@ -130,7 +130,7 @@ INSERT INTO event_deliveries (event_id, position, job_id, destination) VALUES (?
 			return Accepted{}, err
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(ctx); err != nil {
 		return Accepted{}, fmt.Errorf("store: accept: commit: %w", err)
 	}
 	return Accepted{EventID: id, Deliveries: refs}, nil
@@ -142,37 +142,33 @@ INSERT INTO event_deliveries (event_id, position, job_id, destination) VALUES (?
 // expired. RETURNING yields a row exactly when we became the owner. Racing
 // transactions serialise on the primary key, so one wins and the others see
 // its claim.
-func (s *Store) claimDedupKey(ctx context.Context, tx *sql.Tx, ev EventRecord, id string, now time.Time) (owner string, dup bool, err error) {
+func (s *Store) claimDedupKey(ctx context.Context, tx txn, ev EventRecord, id string, now time.Time) (owner string, dup bool, err error) {
 	var got string
-	err = tx.QueryRowContext(ctx, `
+	err = tx.queryRow(ctx, `
 INSERT INTO event_dedup (source, dedup_key, event_id, expires_at)
-VALUES (?1, ?2, ?3, ?4)
+VALUES ($1, $2, $3, $4)
 ON CONFLICT (source, dedup_key) DO UPDATE
     SET event_id = excluded.event_id, expires_at = excluded.expires_at
-    WHERE event_dedup.expires_at <= ?5
+    WHERE event_dedup.expires_at <= $5
 RETURNING event_id`,
-		ev.Source, ev.DedupKey, id, sqliteTime(now.Add(s.cfg.DedupWindow)), sqliteTime(now)).Scan(&got)
+		ev.Source, ev.DedupKey, id, s.db.timeArg(now.Add(s.cfg.DedupWindow)), s.db.timeArg(now)).Scan(&got)
 	switch {
 	case err == nil:
 		return got, false, nil
 	case !errors.Is(err, sql.ErrNoRows):
 		return "", false, fmt.Errorf("store: accept: dedup: %w", err)
 	}
-	if err := tx.QueryRowContext(ctx,
-		`SELECT event_id FROM event_dedup WHERE source = ? AND dedup_key = ?`,
+	if err := tx.queryRow(ctx,
+		`SELECT event_id FROM event_dedup WHERE source = $1 AND dedup_key = $2`,
 		ev.Source, ev.DedupKey).Scan(&owner); err != nil {
 		return "", false, fmt.Errorf("store: accept: dedup owner: %w", err)
 	}
 	return owner, true, nil
 }
 
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func deliveriesOf(ctx context.Context, q queryer, eventID string) ([]DeliveryRef, error) {
-	rows, err := q.QueryContext(ctx,
-		`SELECT job_id, destination FROM event_deliveries WHERE event_id = ? ORDER BY position`, eventID)
+func deliveriesOf(ctx context.Context, q querier, eventID string) ([]DeliveryRef, error) {
+	rows, err := q.query(ctx,
+		`SELECT job_id, destination FROM event_deliveries WHERE event_id = $1 ORDER BY position`, eventID)
 	if err != nil {
 		return nil, fmt.Errorf("store: deliveries of %s: %w", eventID, err)
 	}

@@ -2,18 +2,35 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
+
+	"github.com/riverqueue/river/rivermigrate"
 )
 
-// migrations are our own schema changes, applied in order after River's.
-// Append only: never edit one that has shipped. Times are text in River's
-// SQLite layout (see sqliteTime) so they compare correctly.
-var migrations = []string{
+// migration is one of our schema changes, in each dialect's DDL. The two
+// texts must mean the same; only types differ: SQLite times are text in
+// River's layout (see sqliteTime) so they compare correctly, PostgreSQL's
+// are timestamptz; blob is bytea.
+type migration struct {
+	sqlite, postgres string
+}
+
+func (m migration) ddl(dialect string) string {
+	if dialect == "postgres" {
+		return m.postgres
+	}
+	return m.sqlite
+}
+
+// migrations are applied in order after River's. Append only: never edit
+// one that has shipped.
+var migrations = []migration{
 	// 1: events, dedup records and the event → delivery job mapping.
-	`
+	{
+		sqlite: `
 CREATE TABLE events (
     id          text PRIMARY KEY,
     source      text NOT NULL,
@@ -48,49 +65,125 @@ CREATE TABLE event_deliveries (
     PRIMARY KEY (event_id, position)
 );
 `,
+		postgres: `
+CREATE TABLE events (
+    id          text PRIMARY KEY,
+    source      text NOT NULL,
+    type        text NOT NULL,
+    kind        text NOT NULL,
+    status      text NOT NULL,
+    dedup_key   text,
+    received_at timestamptz NOT NULL,
+    raw         bytea
+);
+CREATE INDEX events_received_at ON events (received_at);
+
+CREATE TABLE event_dedup (
+    source     text NOT NULL,
+    dedup_key  text NOT NULL,
+    event_id   text NOT NULL REFERENCES events (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (source, dedup_key)
+);
+CREATE INDEX event_dedup_event_id ON event_dedup (event_id);
+
+CREATE TABLE event_deliveries (
+    event_id    text NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    position    integer NOT NULL,
+    job_id      bigint NOT NULL,
+    destination text NOT NULL,
+    PRIMARY KEY (event_id, position)
+);
+`,
+	},
 }
 
-// migrate applies the migrations not yet recorded in herald_migration, each
-// in its own transaction with its record.
-func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `
-CREATE TABLE IF NOT EXISTS herald_migration (
-    version    integer PRIMARY KEY,
-    applied_at text NOT NULL
-)`); err != nil {
-		return fmt.Errorf("store: migrations: %w", err)
+// migrationTable records our applied migrations.
+var migrationTable = migration{
+	sqlite:   `CREATE TABLE IF NOT EXISTS herald_migration (version integer PRIMARY KEY, applied_at text NOT NULL)`,
+	postgres: `CREATE TABLE IF NOT EXISTS herald_migration (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`,
+}
+
+// MigrateResult lists the migrations a Migrate applied.
+type MigrateResult struct {
+	River  []int // River's schema versions
+	Herald []int // ours
+}
+
+// Migrate applies River's and herald's pending migrations to the database
+// cfg names and returns what it applied. Open does the same, so running it
+// is optional; it lets an operator migrate before rolling out replicas.
+// For SQLite it takes the file's lock, so it fails while herald runs.
+func Migrate(ctx context.Context, cfg Config) (MigrateResult, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	b, err := openBackend(ctx, cfg, nopLogger())
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	res, err := migrate(ctx, b, slog.New(slog.DiscardHandler))
+	return res, errors.Join(err, b.close())
+}
+
+// migrate applies River's migrations, then ours, under the backend's
+// migration lock.
+func migrate(ctx context.Context, b backend, log *slog.Logger) (res MigrateResult, err error) {
+	unlock, err := b.lockMigrations(ctx)
+	if err != nil {
+		return res, fmt.Errorf("store: migrations: %w", err)
+	}
+	defer unlock()
+
+	if res.River, err = b.migrateRiver(ctx, log); err != nil {
+		return res, fmt.Errorf("store: river migrations: %w", err)
+	}
+	if _, err := b.exec(ctx, migrationTable.ddl(b.dialect())); err != nil {
+		return res, fmt.Errorf("store: migrations: %w", err)
 	}
 	var current int
-	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM herald_migration`).Scan(&current); err != nil {
-		return fmt.Errorf("store: migrations: %w", err)
+	if err := b.queryRow(ctx, `SELECT coalesce(max(version), 0) FROM herald_migration`).Scan(&current); err != nil {
+		return res, fmt.Errorf("store: migrations: %w", err)
 	}
 	if current > len(migrations) {
-		return fmt.Errorf("store: database schema version %d is newer than this herald (%d): downgrade not supported", current, len(migrations))
+		return res, fmt.Errorf("store: database schema version %d is newer than this herald (%d): downgrade not supported", current, len(migrations))
 	}
 	for v := current + 1; v <= len(migrations); v++ {
-		if err := applyMigration(ctx, db, v, migrations[v-1]); err != nil {
-			return fmt.Errorf("store: migration %d: %w", v, err)
+		if err := applyMigration(ctx, b, v, migrations[v-1].ddl(b.dialect())); err != nil {
+			return res, fmt.Errorf("store: migration %d: %w", v, err)
 		}
+		res.Herald = append(res.Herald, v)
 	}
-	return nil
+	return res, nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, version int, ddl string) (err error) {
-	tx, err := db.BeginTx(ctx, nil)
+// applyMigration applies one migration in its own transaction with its
+// record (DDL is transactional in both dialects).
+func applyMigration(ctx context.Context, b backend, version int, ddl string) (err error) {
+	tx, err := b.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, tx.Rollback())
+			err = errors.Join(err, tx.rollback(ctx))
 		}
 	}()
-	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+	if _, err := tx.exec(ctx, ddl); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO herald_migration (version, applied_at) VALUES (?, ?)`,
-		version, sqliteTime(time.Now())); err != nil {
+	if _, err := tx.exec(ctx, `INSERT INTO herald_migration (version, applied_at) VALUES ($1, $2)`,
+		version, b.timeArg(time.Now())); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return tx.commit(ctx)
+}
+
+func migratedVersions(res *rivermigrate.MigrateResult) []int {
+	var out []int
+	for _, v := range res.Versions {
+		out = append(out, v.Version)
+	}
+	return out
 }

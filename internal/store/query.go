@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,9 +86,9 @@ type Event struct {
 // source with dedupKey (both empty: all).
 func (s *Store) CountEvents(ctx context.Context, source, dedupKey string) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `
+	err := s.db.queryRow(ctx, `
 SELECT count(*) FROM events
-WHERE (?1 = '' OR source = ?1) AND (?2 = '' OR dedup_key = ?2)`, source, dedupKey).Scan(&n)
+WHERE (CAST($1 AS text) = '' OR source = $1) AND (CAST($2 AS text) = '' OR dedup_key = $2)`, source, dedupKey).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count events: %w", err)
 	}
@@ -99,10 +100,10 @@ func (s *Store) GetEvent(ctx context.Context, id string) (Event, error) {
 	var (
 		e        = Event{ID: id}
 		dedupKey *string
-		received string
+		received dbTime
 	)
-	err := s.db.QueryRowContext(ctx, `
-SELECT source, type, kind, status, dedup_key, received_at, raw FROM events WHERE id = ?`, id).
+	err := s.db.queryRow(ctx, `
+SELECT source, type, kind, status, dedup_key, received_at, raw FROM events WHERE id = $1`, id).
 		Scan(&e.Record.Source, &e.Record.Type, &e.Record.Kind, &e.Record.Status, &dedupKey, &received, &e.Record.Raw)
 	if err != nil {
 		return Event{}, fmt.Errorf("store: event %s: %w", id, err)
@@ -110,9 +111,7 @@ SELECT source, type, kind, status, dedup_key, received_at, raw FROM events WHERE
 	if dedupKey != nil {
 		e.Record.DedupKey = *dedupKey
 	}
-	if e.ReceivedAt, err = parseSQLiteTime(received); err != nil {
-		return Event{}, fmt.Errorf("store: event %s: received_at: %w", id, err)
-	}
+	e.ReceivedAt = received.Time
 	return e, nil
 }
 
@@ -123,12 +122,14 @@ func (s *Store) CountJobs(ctx context.Context, states ...string) (int, error) {
 	q := `SELECT count(*) FROM river_job`
 	args := make([]any, len(states))
 	if len(states) > 0 {
-		q += ` WHERE state IN (?` + strings.Repeat(",?", len(states)-1) + `)`
+		marks := make([]string, len(states))
 		for i, st := range states {
+			marks[i] = "$" + strconv.Itoa(i+1)
 			args[i] = st
 		}
+		q += ` WHERE state IN (` + strings.Join(marks, ", ") + `)`
 	}
-	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	if err := s.db.queryRow(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count jobs: %w", err)
 	}
 	return n, nil

@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
 	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver, pure Go
 )
@@ -44,6 +48,17 @@ func sqliteDSN(path string) string {
 	return path + "?" + q.Encode()
 }
 
+// sqliteBackend is a SQLite file owned by this process.
+type sqliteBackend struct {
+	path   string
+	db     *sql.DB
+	lock   *fileLock
+	driver *riversqlite.Driver
+	client *river.Client[*sql.Tx]
+}
+
+var _ backend = (*sqliteBackend)(nil)
+
 // openSQLite takes the file's lock, then opens it with one connection.
 //
 // One connection, as riversqlite's documentation recommends: SQLite has a
@@ -52,28 +67,28 @@ func sqliteDSN(path string) string {
 // pooled connection makes database/sql queue them in-process. Workers hold no
 // connection while they send, so delivery concurrency is unaffected; what
 // serialises is only the short transactions themselves.
-func openSQLite(ctx context.Context, path string, log zerolog.Logger) (*fileLock, *sql.DB, error) {
+func openSQLite(ctx context.Context, path string, log zerolog.Logger) (*sqliteBackend, error) {
 	if strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || strings.Contains(path, ":memory:") {
-		return nil, nil, fmt.Errorf("store: sqlite dsn %q must be a plain file path (herald sets the connection options)", path)
+		return nil, fmt.Errorf("store: sqlite dsn %q must be a plain file path (herald sets the connection options)", path)
 	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, nil, fmt.Errorf("store: create database directory: %w", err)
+			return nil, fmt.Errorf("store: create database directory: %w", err)
 		}
 	}
 	lockPath := path + ".lock"
 	lock, err := acquireLock(lockPath)
 	if err != nil {
 		if errors.Is(err, ErrLocked) {
-			return nil, nil, fmt.Errorf("store: %s: %w (lock %s is held)", path, ErrLocked, lockPath)
+			return nil, fmt.Errorf("store: %s: %w (lock %s is held)", path, ErrLocked, lockPath)
 		}
-		return nil, nil, fmt.Errorf("store: lock %s: %w", lockPath, err)
+		return nil, fmt.Errorf("store: lock %s: %w", lockPath, err)
 	}
 
 	db, err := sql.Open("sqlite", sqliteDSN(path))
 	if err != nil {
 		lock.release()
-		return nil, nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
@@ -84,15 +99,138 @@ func openSQLite(ctx context.Context, path string, log zerolog.Logger) (*fileLock
 	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		_ = db.Close()
 		lock.release()
-		return nil, nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	if !strings.EqualFold(mode, "wal") {
 		// Still durable (synchronous=FULL with a rollback journal), only
 		// slower: some filesystems can't do WAL's shared memory.
 		log.Warn().Str("journal_mode", mode).Msg("sqlite could not enable wal mode")
 	}
-	return lock, db, nil
+	return &sqliteBackend{path: path, db: db, lock: lock, driver: riversqlite.New(db)}, nil
 }
+
+func (*sqliteBackend) dialect() string { return "sqlite" }
+
+// sqlitePlaceholders rewrites $n to ?n, SQLite's numbered parameter. Only a
+// $ followed by a digit changes, so JSON paths ('$.a', '$[#]') are safe; no
+// statement of ours has such a sequence inside a string literal.
+func sqlitePlaceholders(q string) string {
+	b := []byte(q)
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '$' && b[i+1] >= '0' && b[i+1] <= '9' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
+func (b *sqliteBackend) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return sqlExec(b.db.ExecContext(ctx, sqlitePlaceholders(q), args...))
+}
+
+func (b *sqliteBackend) queryRow(ctx context.Context, q string, args ...any) row {
+	return b.db.QueryRowContext(ctx, sqlitePlaceholders(q), args...)
+}
+
+func (b *sqliteBackend) query(ctx context.Context, q string, args ...any) (rows, error) {
+	r, err := b.db.QueryContext(ctx, sqlitePlaceholders(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+
+func (b *sqliteBackend) begin(ctx context.Context) (txn, error) {
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &sqliteTx{tx: tx, riverTx: riverTx[*sql.Tx]{client: b.client, tx: tx}}, nil
+}
+
+func (*sqliteBackend) timeArg(t time.Time) any { return sqliteTime(t) }
+
+// lockMigrations: the file lock taken at open already excludes everyone.
+func (*sqliteBackend) lockMigrations(context.Context) (func(), error) { return func() {}, nil }
+
+func (b *sqliteBackend) migrateRiver(ctx context.Context, log *slog.Logger) ([]int, error) {
+	m, err := rivermigrate.New(b.driver, &rivermigrate.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return nil, err
+	}
+	return migratedVersions(res), nil
+}
+
+func (b *sqliteBackend) newClient(cfg *river.Config) (queue, error) {
+	c, err := river.NewClient(b.driver, cfg)
+	if err != nil {
+		return nil, err
+	}
+	b.client = c
+	return c, nil
+}
+
+func (b *sqliteBackend) ping(ctx context.Context) error {
+	var one int
+	return b.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+func (b *sqliteBackend) close() error {
+	err := b.db.Close()
+	b.lock.release()
+	return err
+}
+
+type sqliteTx struct {
+	tx *sql.Tx
+	riverTx[*sql.Tx]
+}
+
+func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return sqlExec(t.tx.ExecContext(ctx, sqlitePlaceholders(q), args...))
+}
+
+func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {
+	return t.tx.QueryRowContext(ctx, sqlitePlaceholders(q), args...)
+}
+
+func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	r, err := t.tx.QueryContext(ctx, sqlitePlaceholders(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+
+func (t *sqliteTx) commit(context.Context) error { return t.tx.Commit() }
+
+func (t *sqliteTx) completeDelivery(ctx context.Context, job *river.Job[DeliveryArgs]) error {
+	_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, t.tx, job)
+	return err
+}
+
+func (t *sqliteTx) rollback(context.Context) error {
+	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return nil
+}
+
+func sqlExec(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// sqlRows adapts *sql.Rows to rows.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
 
 // sqliteTime formats t the way River's SQLite driver stores times. SQLite has
 // no time type: times are text compared as text, so every time we write or
@@ -118,7 +256,7 @@ const orphanError = "orphaned: the herald process that was running this job exit
 // Like River's rescuer, the interrupted attempt counts (the platform may have
 // received it): a job that had used its last attempt is discarded, and one
 // whose cancellation was requested is cancelled.
-func (s *Store) reclaimOrphans(ctx context.Context) error {
+func (b *sqliteBackend) reclaimOrphans(ctx context.Context, log zerolog.Logger) error {
 	now := time.Now()
 	errJSON, err := json.Marshal(struct {
 		At    time.Time `json:"at"`
@@ -127,7 +265,7 @@ func (s *Store) reclaimOrphans(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: reclaim orphaned jobs: %w", err)
 	}
@@ -173,7 +311,7 @@ WHERE river_job.id = orphan.id
 		return fmt.Errorf("store: reclaim orphaned jobs: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
-		s.log.Warn().Int64("jobs", n).Msg("freed jobs orphaned by a previous process")
+		log.Warn().Int64("jobs", n).Msg("freed jobs orphaned by a previous process")
 	}
 	return nil
 }

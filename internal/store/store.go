@@ -3,11 +3,41 @@
 // (github.com/riverqueue/river), in one database, so that accepting an event
 // and enqueueing its deliveries commit or fail together.
 //
-// Only SQLite (pure Go, modernc.org/sqlite) is supported for now; PostgreSQL
-// comes later, for several replicas sharing work. A SQLite file belongs to
-// exactly one process: Open takes an exclusive lock beside it, and because
-// nobody else can be working its jobs, any job a previous process left in
-// state running is known to be orphaned and is made available again at once.
+// The same code runs on two databases; backend.go is the small dialect
+// layer that holds what differs.
+//
+// # SQLite
+//
+// The default: pure Go (modernc.org/sqlite), one file, one process. A SQLite
+// file belongs to exactly one process: Open takes an exclusive lock beside
+// it, and because nobody else can be working its jobs, any job a previous
+// process left in state running is known to be orphaned and is made
+// available again at once.
+//
+// # PostgreSQL
+//
+// Driver "postgres" with a pgx DSN (postgres://user:pass@host/db?... or
+// key=value pairs) lets several herald replicas share one database and its
+// work: each accepts events and works any delivery job, and River's row
+// locking (FOR UPDATE SKIP LOCKED) hands each job to one replica at a time.
+// River's tables and ours live in the schema the DSN's search_path selects
+// (public by default), so several herald installations can share a server
+// with one schema each. The pool has 10 connections unless the DSN sets
+// pool_max_conns.
+//
+// Migrations (River's, then ours) run at Open under an advisory lock, so
+// replicas starting together apply them once; Migrate (herald migrate) runs
+// them alone, e.g. before a rollout.
+//
+// There is no file lock and no orphan reclaim at Open: a running job may
+// belong to a live replica. A replica that dies mid-delivery leaves its job
+// running until River's rescuer, which runs on the elected leader every 30 s,
+// finds it running for longer than Config.RescueAfter (default JobTimeout +
+// 1 min, so a job that is merely slow is never taken from a live worker) and
+// schedules its retry with the worker's backoff. A delivery interrupted by a
+// crash is therefore resent after about RescueAfter plus up to a minute
+// (rescuer interval, leader re-election if the leader died, the 5 s scheduler
+// tick), not at once as with SQLite. The interrupted attempt counts.
 //
 // The River client lives inside the Store. The store must not know about
 // destinations, adapters or HTTP: a delivery job carries an already built
@@ -16,7 +46,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,8 +53,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
 	"github.com/rs/zerolog"
 
 	"github.com/herald-ci/herald/internal/notify"
@@ -67,10 +94,12 @@ const (
 // Config selects and tunes the store. The zero value is usable: SQLite in
 // herald.db with the defaults above.
 type Config struct {
-	// Driver is "sqlite" (the default). "postgres" is not supported yet.
+	// Driver is "sqlite" (the default) or "postgres".
 	Driver string
 	// DSN is, for sqlite, the database file path. Its directory is created
-	// if missing, and "<DSN>.lock" is the lock file beside it.
+	// if missing, and "<DSN>.lock" is the lock file beside it. For postgres
+	// it is a pgx connection string (required); it may hold a password and
+	// never appears in errors.
 	DSN string
 
 	// DedupWindow is how long a (source, dedup key) pair stays a duplicate
@@ -86,8 +115,9 @@ type Config struct {
 	JobTimeout time.Duration
 	// RescueAfter is how long a job may stay running before River's rescuer
 	// treats it as stuck and schedules a retry. It must exceed JobTimeout.
-	// Default JobTimeout + 1 min. Orphans of a dead process are not left to
-	// the rescuer: Open frees them at once.
+	// Default JobTimeout + 1 min. With SQLite, orphans of a dead process are
+	// not left to the rescuer: Open frees them at once. With PostgreSQL the
+	// rescuer is what frees the jobs of a replica that died (package doc).
 	RescueAfter time.Duration
 
 	// PollInterval is how often workers look for jobs that became due (a
@@ -123,6 +153,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.RescueAfter = c.JobTimeout + rescueMargin
 	}
 	switch {
+	case c.Driver != "sqlite" && c.Driver != "postgres":
+		return c, fmt.Errorf("store: unknown driver %q (want sqlite or postgres)", c.Driver)
+	case c.DSN == "":
+		return c, fmt.Errorf("store: dsn is required for driver %s", c.Driver)
 	case c.DedupWindow < 0:
 		return c, fmt.Errorf("store: dedup_window %s must be positive", c.DedupWindow)
 	case c.MaxWorkers < 1 || c.MaxWorkers > 10000:
@@ -154,9 +188,8 @@ func (DeliveryArgs) Kind() string { return "delivery" }
 // Store is herald's database and delivery queue.
 type Store struct {
 	cfg    Config
-	db     *sql.DB
-	client *river.Client[*sql.Tx]
-	lock   *fileLock
+	db     backend
+	client queue
 	log    zerolog.Logger
 
 	// beforeCommit, when set (tests only), runs inside Accept's transaction
@@ -168,36 +201,50 @@ type Store struct {
 	closed  bool
 }
 
+// Complete records a delivery job as completed at once, in its own
+// transaction. River would otherwise record it later, in a batch with
+// others: a crash in between would make herald send every message of the
+// batch again. This keeps the promise of at most one duplicate per crash:
+// only a message whose platform answer arrived and whose Complete had not
+// committed yet can be sent twice. The worker still returns nil afterwards;
+// River's own completion of an already completed job changes nothing.
+func (s *Store) Complete(ctx context.Context, job *river.Job[DeliveryArgs]) error {
+	tx, err := s.db.begin(ctx)
+	if err != nil {
+		return fmt.Errorf("store: complete job %d: %w", job.ID, err)
+	}
+	defer tx.rollback(ctx)
+	if err := tx.completeDelivery(ctx, job); err != nil {
+		return fmt.Errorf("store: complete job %d: %w", job.ID, err)
+	}
+	if err := tx.commit(ctx); err != nil {
+		return fmt.Errorf("store: complete job %d: %w", job.ID, err)
+	}
+	return nil
+}
+
 // ErrLocked is returned by Open when another process (or another Store in
-// this one) holds the database.
+// this one) holds a SQLite database.
 var ErrLocked = errors.New("database is in use by another herald process")
 
-// Open opens the database, takes its lock, migrates River's and our schema,
-// frees the jobs a dead process left running and builds the River client
-// with workers (nil for a store that only enqueues). It does not start
-// working jobs: call Start.
+// Open opens the database, migrates River's and our schema and builds the
+// River client with workers (nil for a store that only enqueues). For
+// SQLite it first takes the file's lock and, once migrated, frees the jobs a
+// dead process left running. It does not start working jobs: call Start.
 func Open(ctx context.Context, cfg Config, workers *river.Workers, log zerolog.Logger) (*Store, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	switch cfg.Driver {
-	case "sqlite":
-	case "postgres":
-		return nil, errors.New(`store: driver "postgres" is not supported yet; use "sqlite"`)
-	default:
-		return nil, fmt.Errorf("store: unknown driver %q (want sqlite)", cfg.Driver)
-	}
 	log = log.With().Str("component", "store").Logger()
 
-	lock, db, err := openSQLite(ctx, cfg.DSN, log)
+	db, err := openBackend(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, db: db, lock: lock, log: log}
+	s := &Store{cfg: cfg, db: db, log: log}
 	fail := func(err error) (*Store, error) {
-		_ = db.Close()
-		lock.release()
+		_ = db.close()
 		return nil, err
 	}
 
@@ -207,19 +254,13 @@ func Open(ctx context.Context, cfg Config, workers *river.Workers, log zerolog.L
 	riverLog = riverLog.Level(max(riverLog.GetLevel(), zerolog.WarnLevel))
 	slogger := slog.New(zerolog.NewSlogHandler(riverLog))
 
-	driver := riversqlite.New(db)
-	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: slogger})
-	if err != nil {
-		return fail(fmt.Errorf("store: river migrator: %w", err))
-	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fail(fmt.Errorf("store: river migrations: %w", err))
-	}
-	if err := migrate(ctx, db); err != nil {
+	if _, err := migrate(ctx, db, slogger); err != nil {
 		return fail(err)
 	}
-	if err := s.reclaimOrphans(ctx); err != nil {
-		return fail(err)
+	if lite, ok := db.(*sqliteBackend); ok {
+		if err := lite.reclaimOrphans(ctx, log); err != nil {
+			return fail(err)
+		}
 	}
 
 	rcfg := &river.Config{
@@ -236,13 +277,27 @@ func Open(ctx context.Context, cfg Config, workers *river.Workers, log zerolog.L
 		rcfg.Workers = workers
 		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}}
 	}
-	client, err := river.NewClient(driver, rcfg)
+	client, err := db.newClient(rcfg)
 	if err != nil {
 		return fail(fmt.Errorf("store: river client: %w", err))
 	}
 	s.client = client
 	return s, nil
 }
+
+// openBackend connects to cfg's database (cfg has its defaults).
+func openBackend(ctx context.Context, cfg Config, log zerolog.Logger) (backend, error) {
+	switch cfg.Driver {
+	case "sqlite":
+		return openSQLite(ctx, cfg.DSN, log)
+	case "postgres":
+		return openPostgres(ctx, cfg.DSN)
+	default:
+		return nil, fmt.Errorf("store: unknown driver %q (want sqlite or postgres)", cfg.Driver)
+	}
+}
+
+func nopLogger() zerolog.Logger { return zerolog.Nop() }
 
 // Start begins working jobs in the background. It keeps running until Stop
 // or Close: cancelling ctx does not stop it (River would treat that as a hard
@@ -314,17 +369,15 @@ func (s *Store) Close() error {
 		}
 		cancel()
 	}
-	if err := s.db.Close(); err != nil {
+	if err := s.db.close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: close database: %w", err))
 	}
-	s.lock.release()
 	return errors.Join(errs...)
 }
 
 // Ping reports whether the database answers a query, for readiness.
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := s.db.ping(ctx); err != nil {
 		return fmt.Errorf("store: ping: %w", err)
 	}
 	return nil
