@@ -38,26 +38,11 @@ func crashLoop(t *testing.T, storeYAML string) {
 	if testing.Short() {
 		t.Skip("crash loop takes over a minute")
 	}
-	var mu sync.Mutex
-	received := map[string]int{}
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev struct {
-			ID string `json:"id"`
-		}
-		b, _ := io.ReadAll(r.Body)
-		if json.Unmarshal(b, &ev) == nil && ev.ID != "" {
-			mu.Lock()
-			received[ev.ID]++
-			mu.Unlock()
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	defer sink.Close()
-
+	sk := newIDSink(t)
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := fmt.Sprintf("listen: %s\n%s\negress: {allow_private: true}\ndestinations:\n  - {name: hook, type: webhook, url: %q}\n",
-		addr, storeYAML, sink.URL+"/hook")
+		addr, storeYAML, sk.srv.URL+"/hook")
 	cfgPath := filepath.Join(dir, "herald.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -80,14 +65,14 @@ func crashLoop(t *testing.T, storeYAML string) {
 					return
 				}
 				id := fmt.Sprintf("crash-%04d", i)
-				body := fmt.Sprintf(`{"id":%q,"kind":"build","status":"failed","project":"crash loop","number":"%d"}`, id, i)
+				body := genericEvent(id, int(i))
 				for {
 					select {
 					case <-stopPosting:
 						return
 					default:
 					}
-					resp, err := client.Post("http://"+addr+"/v1/events/generic", "application/json", bytes.NewReader([]byte(body)))
+					resp, err := client.Post("http://"+addr+"/v1/events/generic", "application/json", bytes.NewReader(body))
 					if err == nil {
 						resp.Body.Close()
 						if resp.StatusCode == http.StatusAccepted {
@@ -125,14 +110,9 @@ func crashLoop(t *testing.T, storeYAML string) {
 		t.Fatalf("%d of %d events accepted", n, crashEvents)
 	}
 
-	waitFor(t, 2*time.Minute, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(received) >= crashEvents
-	}, "every accepted event at the sink")
+	waitFor(t, 2*time.Minute, func() bool { return sk.distinct() >= crashEvents }, "every accepted event at the sink")
 	time.Sleep(time.Second) // late duplicates, if any, arrive now
-	mu.Lock()
-	defer mu.Unlock()
+	received := sk.snapshot()
 	dups := 0
 	for id := range accepted.Range {
 		c := received[id.(string)]
@@ -150,6 +130,53 @@ func crashLoop(t *testing.T, storeYAML string) {
 	if len(received) != crashEvents {
 		t.Errorf("sink saw %d distinct events, want %d", len(received), crashEvents)
 	}
+}
+
+// idSink counts, by the generic event id in the forwarded body, what a
+// webhook destination receives.
+type idSink struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	received map[string]int
+}
+
+func newIDSink(t *testing.T) *idSink {
+	s := &idSink{received: map[string]int{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			ID string `json:"id"`
+		}
+		b, _ := io.ReadAll(r.Body)
+		if json.Unmarshal(b, &ev) == nil && ev.ID != "" {
+			s.mu.Lock()
+			s.received[ev.ID]++
+			s.mu.Unlock()
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *idSink) distinct() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.received)
+}
+
+func (s *idSink) snapshot() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.received))
+	for k, v := range s.received {
+		out[k] = v
+	}
+	return out
+}
+
+// genericEvent is a small generic build event with its own id.
+func genericEvent(id string, i int) []byte {
+	return []byte(fmt.Sprintf(`{"id":%q,"kind":"build","status":"failed","project":"replicas","number":"%d"}`, id, i))
 }
 
 // freeAddr returns a loopback address no one listens on now; herald keeps
