@@ -109,6 +109,9 @@ type Egress struct {
 // Limits bound inbound requests.
 type Limits struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxQueueDepth, when positive, makes ingest answer 503 (and readiness
+	// fail) while more deliveries than this wait to be sent. 0: no limit.
+	MaxQueueDepth int64 `yaml:"max_queue_depth"`
 }
 
 // Delivery tunes the delivery workers.
@@ -469,6 +472,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxBodyBytes < 0 {
 		add("limits.max_body_bytes: must be positive")
+	}
+	if c.Limits.MaxQueueDepth < 0 {
+		add("limits.max_queue_depth: must be positive, or 0 for no limit")
 	}
 	if c.Delivery.Timeout < 0 {
 		add("delivery.timeout: must be positive")

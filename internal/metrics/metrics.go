@@ -18,6 +18,7 @@ const (
 	Ignored   = "ignored"   // well formed, of a type herald does not handle
 	Rejected  = "rejected"  // bad input: 4xx, nothing stored
 	Failed    = "failed"    // the store could not commit: 503
+	Overload  = "overload"  // more deliveries queued than limits.max_queue_depth: 503
 )
 
 // Metrics are the collectors herald updates.
@@ -34,7 +35,7 @@ func New() *Metrics {
 		reg: reg,
 		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_events_received_total",
-			Help: "Inbound events by source and outcome (accepted, duplicate, ignored, rejected, failed).",
+			Help: "Inbound events by source and outcome (accepted, duplicate, ignored, rejected, failed, overload).",
 		}, []string{"source", "outcome"}),
 		TemplateFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_template_fallbacks_total",

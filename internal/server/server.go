@@ -52,6 +52,7 @@ type Server struct {
 	log      zerolog.Logger
 	metrics  *metrics.Metrics
 	stopping atomic.Bool
+	queue    queueGauge
 }
 
 // New builds a server on rt. A nil m gets a fresh registry.
@@ -136,6 +137,10 @@ func (s *Server) accept(c echo.Context, name string, dec sources.Decoder) (outco
 		return metrics.Rejected, fail(c, http.StatusUnsupportedMediaType, reason)
 	}
 	rt := s.runtime.Load()
+	if s.queueFull(c.Request().Context(), rt) {
+		c.Response().Header().Set("Retry-After", RetryAfterSeconds)
+		return metrics.Overload, fail(c, http.StatusServiceUnavailable, "too many deliveries waiting; retry later")
+	}
 	body, err := readBody(c, rt.Config.Limits.MaxBodyBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -262,6 +267,8 @@ func (s *Server) readyz(c echo.Context) error {
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
 		problems["store"] = "not reachable"
+	} else if s.queueFull(ctx, s.runtime.Load()) {
+		problems["queue"] = "more deliveries waiting than limits.max_queue_depth"
 	}
 	if len(problems) > 0 {
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "not ready", "problems": problems})

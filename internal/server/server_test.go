@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
@@ -258,5 +259,52 @@ func TestDedupKey(t *testing.T) {
 	}
 	if st.accepted[2].DedupKey != "id:delivery-42" {
 		t.Errorf("Idempotency-Key not used: %q", st.accepted[2].DedupKey)
+	}
+}
+
+// queuedStore is a fakeStore that reports a queue depth.
+type queuedStore struct {
+	fakeStore
+	mu    sync.Mutex
+	depth int
+}
+
+func (q *queuedStore) CountJobs(context.Context, ...string) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.depth, nil
+}
+
+func TestQueueDepthLimit(t *testing.T) {
+	t.Parallel()
+	st := &queuedStore{depth: 11}
+	s := newTestServer(t, st)
+	s.Runtime().Config.Limits.MaxQueueDepth = 10
+	rec, _ := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(fixture(t, "teamcity-build-finished.json")))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if st.count() != 0 {
+		t.Errorf("an event was stored over the limit")
+	}
+	if rec, out := do(s, http.MethodGet, "/readyz", "", nil); rec.Code != http.StatusServiceUnavailable || out["problems"] == nil {
+		t.Errorf("readyz over the limit: %d %s", rec.Code, rec.Body)
+	}
+	if testutil.ToFloat64(s.metrics.Events.WithLabelValues("teamcity", "overload")) != 1 {
+		t.Errorf("overload not counted")
+	}
+
+	// It recovers by itself once the queue drains (after the cached depth expires).
+	st.mu.Lock()
+	st.depth = 3
+	st.mu.Unlock()
+	s.queue.mu.Lock()
+	s.queue.at = time.Time{}
+	s.queue.mu.Unlock()
+	if rec, _ := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(fixture(t, "teamcity-build-finished.json"))); rec.Code != http.StatusAccepted {
+		t.Errorf("under the limit: %d", rec.Code)
+	}
+	if rec, _ := do(s, http.MethodGet, "/readyz", "", nil); rec.Code != http.StatusOK {
+		t.Errorf("readyz under the limit: %d", rec.Code)
 	}
 }
