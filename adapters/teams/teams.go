@@ -218,13 +218,32 @@ func acceptConnector(status int, h http.Header, body []byte) error {
 		}
 		return &notify.Error{Status: status, Reason: "throttled", Retry: true, RetryAfter: wait}
 	case tooLargeRE.MatchString(b):
-		// Final for now: resending the same bytes cannot succeed. Building
-		// a smaller card and trying again is later work.
-		return &notify.Error{Status: status, Reason: "too large"}
+		// Final: resending the same bytes cannot succeed. The delivery
+		// worker tries once more with Shrink's smaller card.
+		return &notify.Error{Status: status, Reason: "too large", TooLarge: true}
 	}
 	// Any other text is the connector's error message ("Summary or Text
 	// is required."); Classify gives "http 200 <first line>", final.
 	return notify.Classify(status, h, body)
+}
+
+// Shrink returns p re-rendered smaller, for a platform that refused it as
+// too large: it aims at half the size, cutting texts visibly (never below
+// 80 characters) and dropping the tails of long lists, as Build does for the
+// 28 KB limit. It fails when p cannot be made smaller at all.
+func (a *Adapter) Shrink(p notify.Payload) (notify.Payload, error) {
+	root, err := parse(p.Body)
+	if err != nil {
+		return notify.Payload{}, fmt.Errorf("teams: shrink: %w", err)
+	}
+	b, err := fit(root, len(p.Body)/2)
+	if err != nil {
+		b = root.encode() // not half, but as small as fit could make it
+	}
+	if len(b) >= len(p.Body) {
+		return notify.Payload{}, errors.New("teams: shrink: the payload cannot be made smaller")
+	}
+	return notify.Payload{Body: b, ContentType: p.ContentType}, nil
 }
 
 // redact removes the destination URL's path and query, where its

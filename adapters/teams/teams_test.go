@@ -802,3 +802,29 @@ func FuzzBuild(f *testing.F) {
 		}
 	})
 }
+
+// TestShrink: a card refused as too large is re-rendered smaller and still
+// valid; a card that cannot shrink is an error.
+func TestShrink(t *testing.T) {
+	t.Parallel()
+	for _, format := range formats {
+		a := newAdapter(t, format, nil, zerolog.New(io.Discard))
+		big := &event.Event{Kind: event.KindBuild, Status: event.StatusFailed, Project: "p", Number: "1",
+			StatusText: strings.Repeat("a long failure text ", 200)}
+		p, err := a.Build(big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := a.Shrink(p)
+		if err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		if len(q.Body) >= len(p.Body) || !json.Valid(q.Body) || q.ContentType != p.ContentType {
+			t.Errorf("%s: shrunk to %d of %d bytes, valid %v", format, len(q.Body), len(p.Body), json.Valid(q.Body))
+		}
+		small, _ := a.Build(&event.Event{Kind: event.KindBuild, Status: event.StatusFailed})
+		if _, err := a.Shrink(small); err == nil {
+			t.Errorf("%s: a minimal card shrank", format)
+		}
+	}
+}

@@ -176,6 +176,12 @@ type Worker struct {
 	completer Completer // nil: River's batched completion only
 }
 
+// Shrinker is a Sender that can re-render a payload its platform refused
+// as too large into a smaller one (the Teams adapter).
+type Shrinker interface {
+	Shrink(p notify.Payload) (notify.Payload, error)
+}
+
 // Completer records a delivered job at once (store.Store does).
 type Completer interface {
 	Complete(ctx context.Context, job *river.Job[store.DeliveryArgs]) error
@@ -352,10 +358,23 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	sctx, cancel := context.WithTimeout(ctx, pol.Timeout)
 	start := time.Now()
 	retry, err := sender.Send(sctx, a.Payload)
+	var ne *notify.Error
+	if err != nil && errors.As(err, &ne) && ne.TooLarge {
+		// The platform refused the size (Teams' connector says 413 in a
+		// 200): the same bytes can never pass, a smaller rendering may.
+		// One more try within this attempt; the stored payload is kept.
+		if sh, ok := sender.(Shrinker); ok {
+			if smaller, serr := sh.Shrink(a.Payload); serr == nil {
+				log.Warn().Int("bytes", len(a.Payload.Body)).Int("smaller_bytes", len(smaller.Body)).
+					Msg("payload too large; sending it re-rendered smaller")
+				retry, err = sender.Send(sctx, smaller)
+			}
+		}
+	}
 	took := time.Since(start)
 	cancel()
 
-	var ne *notify.Error
+	ne = nil
 	var retryAfter time.Duration
 	if err != nil && retry && errors.As(err, &ne) {
 		retryAfter = ne.RetryAfter

@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -41,6 +42,9 @@ type fakePlatform struct {
 	script []reply
 	then   reply
 	want   notify.Payload // the request every attempt must carry
+	// resized: requests after the first carry a smaller re-rendering of
+	// want (the answer to "too large"), not want itself.
+	resized bool
 
 	mu sync.Mutex
 	at []time.Time
@@ -56,7 +60,11 @@ func (f *fakePlatform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		f.t.Errorf("request %d: reading the body: %v", n, err)
 	}
-	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != f.want.ContentType || !bytes.Equal(body, f.want.Body) {
+	if f.resized && n > 1 {
+		if r.Method != http.MethodPost || !json.Valid(body) || len(body) >= len(f.want.Body) {
+			f.t.Errorf("request %d: %d bytes, want a valid JSON payload smaller than the refused %d bytes", n, len(body), len(f.want.Body))
+		}
+	} else if r.Method != http.MethodPost || r.Header.Get("Content-Type") != f.want.ContentType || !bytes.Equal(body, f.want.Body) {
 		f.t.Errorf("request %d: %s %s, Content-Type %q, %d bytes; want POST of the stored payload (%q, %d bytes)",
 			n, r.Method, r.URL.Path, r.Header.Get("Content-Type"), len(body), f.want.ContentType, len(f.want.Body))
 	}
@@ -138,6 +146,16 @@ var platformEvent = &event.Event{
 	URL: "https://ci.example.com/build/1042",
 }
 
+// bigEvent has texts long enough that its card can be re-rendered at half
+// its size, for the "too large" cases.
+var bigEvent = func() *event.Event {
+	ev := *platformEvent
+	ev.StatusText = strings.Repeat("Tests failed: integration suite timed out waiting for the database. ", 60)
+	ev.Commit = event.Commit{SHA: "d1a9f4773431d60bb53d9a9c5476c6813c266775", Author: "jdoe",
+		Message: strings.Repeat("Refactor the checkout flow and its tests. ", 40)}
+	return &ev
+}()
+
 func hdr(kv ...string) http.Header {
 	h := http.Header{}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -175,6 +193,7 @@ func TestPlatformAnswers(t *testing.T) {
 		// starts listening on it right after that attempt.
 		closedFirst bool
 		redirect    bool // script[0] is a 302 to another server
+		resized     bool // a "too large" answer: the next request is smaller
 
 		wantState    string
 		wantAttempt  int
@@ -215,8 +234,10 @@ func TestPlatformAnswers(t *testing.T) {
 		// No Retry-After in the answer: the adapter's own wait (5 s).
 		{name: "connector 200 throttled then 1", dest: connectorDest, script: []reply{{200, teamsThrottled, nil}}, then: connectorOK,
 			wantState: "completed", wantAttempt: 1, wantSnoozes: 1, wantRequests: 2, minGap: 5 * time.Second},
-		{name: "connector 200 too large", dest: connectorDest, script: []reply{{200, teamsTooLarge, nil}}, then: connectorOK,
-			wantState: "cancelled", wantAttempt: 1, wantRequests: 1, wantReason: "too large"},
+		{name: "connector 200 too large, smaller card accepted", dest: connectorDest, script: []reply{{200, teamsTooLarge, nil}}, then: connectorOK,
+			resized: true, wantState: "completed", wantAttempt: 1, wantRequests: 2},
+		{name: "connector 200 too large twice", dest: connectorDest, script: []reply{{200, teamsTooLarge, nil}, {200, teamsTooLarge, nil}}, then: connectorOK,
+			resized: true, wantState: "cancelled", wantAttempt: 1, wantRequests: 2, wantReason: "too large"},
 		{name: "connector 200 other body", dest: connectorDest, script: []reply{{200, teamsOther, nil}}, then: connectorOK,
 			wantState: "cancelled", wantAttempt: 1, wantRequests: 1, wantReason: "http 200 " + teamsOther},
 
@@ -233,7 +254,7 @@ func TestPlatformAnswers(t *testing.T) {
 			t.Parallel()
 			storetest.Run(t, func(t *testing.T, d storetest.Driver) {
 				start := time.Now()
-				fake := &fakePlatform{t: t, script: tc.script, then: tc.then}
+				fake := &fakePlatform{t: t, script: tc.script, then: tc.then, resized: tc.resized}
 				target := &hitCounter{}
 				if tc.redirect {
 					ts := httptest.NewServer(target)
@@ -277,7 +298,11 @@ func TestPlatformAnswers(t *testing.T) {
 				if err != nil {
 					t.Fatalf("adapters.New with a loopback URL: %v", err)
 				}
-				p, err := a.Build(platformEvent)
+				ev := platformEvent
+				if tc.resized {
+					ev = bigEvent
+				}
+				p, err := a.Build(ev)
 				if err != nil {
 					t.Fatal(err)
 				}

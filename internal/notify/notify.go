@@ -35,6 +35,9 @@ type Error struct {
 	Reason     string        // short, for logs and metrics: "http 400 invalid_blocks", "timeout"
 	Retry      bool          // worth another attempt
 	RetryAfter time.Duration // the platform asked to wait this long (429, throttling); 0 if not
+	// TooLarge: the platform refused the payload's size. Resending the same
+	// bytes cannot succeed; a smaller rendering may (see delivery's Shrinker).
+	TooLarge bool
 }
 
 func (e *Error) Error() string { return e.Reason }
@@ -112,6 +115,8 @@ func Classify(status int, header http.Header, body []byte) *Error {
 		}
 	case status >= 300 && status < 400:
 		e.Reason = fmt.Sprintf("http %d redirect not followed", status)
+	case status == http.StatusRequestEntityTooLarge:
+		e.TooLarge = true
 	}
 	return e
 }
