@@ -33,8 +33,8 @@
 // belong to a live replica. A replica that dies mid-delivery leaves its job
 // running until River's rescuer, which runs on the elected leader every 30 s,
 // finds it running for longer than Config.RescueAfter (default JobTimeout +
-// 1 min, so a job that is merely slow is never taken from a live worker) and
-// schedules its retry with the worker's backoff. A delivery interrupted by a
+// 10 s: River cancels a job's context at JobTimeout, so a job that is
+// merely slow is never taken from a live worker) and schedules its retry with the worker's backoff. A delivery interrupted by a
 // crash is therefore resent after about RescueAfter plus up to a minute
 // (rescuer interval, leader re-election if the leader died, the 5 s scheduler
 // tick), not at once as with SQLite. The interrupted attempt counts.
@@ -82,7 +82,7 @@ const (
 
 	// rescueMargin is added to JobTimeout for RescueAfter: a job running
 	// that long is stuck (its worker ignored its context), not slow.
-	rescueMargin = time.Minute
+	rescueMargin = 10 * time.Second
 
 	// finalJobRetention keeps cancelled (final error, unknown destination)
 	// and discarded (retries exhausted) jobs a week: they are the dead
@@ -115,7 +115,7 @@ type Config struct {
 	JobTimeout time.Duration
 	// RescueAfter is how long a job may stay running before River's rescuer
 	// treats it as stuck and schedules a retry. It must exceed JobTimeout.
-	// Default JobTimeout + 1 min. With SQLite, orphans of a dead process are
+	// Default JobTimeout + 10 s. With SQLite, orphans of a dead process are
 	// not left to the rescuer: Open frees them at once. With PostgreSQL the
 	// rescuer is what frees the jobs of a replica that died (package doc).
 	RescueAfter time.Duration
