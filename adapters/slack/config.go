@@ -2,9 +2,9 @@ package slack
 
 import (
 	"fmt"
-	"net/url"
 
 	"github.com/herald-ci/herald/internal/config"
+	"github.com/herald-ci/herald/internal/notify"
 )
 
 // Config is what a Slack destination needs: its name (for templates) and
@@ -24,8 +24,7 @@ func newConfig(d config.Destination) (Config, error) {
 	if c.URL == "" {
 		return c, nil
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+	if _, ok := notify.HTTPURL(c.URL); !ok {
 		return c, fmt.Errorf("slack: url %s must be an absolute http or https URL", d.URL)
 	}
 	return c, nil

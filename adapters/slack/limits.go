@@ -2,11 +2,11 @@ package slack
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"unicode/utf16"
 
+	"github.com/herald-ci/herald/internal/notify"
 	slackapi "github.com/slack-go/slack"
 )
 
@@ -388,8 +388,8 @@ var urlReplacer = strings.NewReplacer(" ", "%20", `"`, "%22", "<", "%3C", ">", "
 
 // validURL accepts absolute http and https URLs: what a link button can open.
 func validURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https")
+	_, ok := notify.HTTPURL(s)
+	return ok
 }
 
 // textLen is s's length in UTF-16 code units.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/herald-ci/herald/internal/config"
+	"github.com/herald-ci/herald/internal/notify"
 )
 
 // Config is one Teams destination after defaults: where to post and which
@@ -26,8 +27,8 @@ func newConfig(d config.Destination) (Config, error) {
 	// Send refuses it.
 	raw := d.URL.Value()
 	if raw != "" {
-		// The error of url.Parse quotes the URL, so it is not wrapped.
-		if u, err := url.Parse(raw); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		// Not url.Parse's error: it quotes the URL.
+		if _, ok := notify.HTTPURL(raw); !ok {
 			return Config{}, fmt.Errorf("teams destination %q: url must be an absolute http or https URL", d.Name)
 		}
 	}

@@ -2,9 +2,9 @@ package webhook
 
 import (
 	"fmt"
-	"net/url"
 
 	"github.com/herald-ci/herald/internal/config"
+	"github.com/herald-ci/herald/internal/notify"
 )
 
 // Config is what a webhook destination needs: the URL the events are
@@ -21,8 +21,7 @@ func newConfig(d config.Destination) (Config, error) {
 	if c.URL == "" {
 		return c, nil
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+	if _, ok := notify.HTTPURL(c.URL); !ok {
 		return c, fmt.Errorf("webhook: url %s must be an absolute http or https URL", d.URL)
 	}
 	return c, nil

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -23,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/herald-ci/herald/internal/event"
+	"github.com/herald-ci/herald/internal/notify"
 )
 
 // Destination types.
@@ -568,8 +568,8 @@ func (c *Config) checkURL(raw string) error {
 	if raw == "" {
 		return errors.New("required")
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+	u, ok := notify.HTTPURL(raw)
+	if !ok {
 		return errors.New("must be an absolute http or https URL")
 	}
 	if !c.Egress.AllowPrivate && IsPrivateHost(u.Hostname()) {

@@ -208,3 +208,13 @@ func RedactURL(raw string) string {
 	}
 	return u.Scheme + "://" + u.Host + "/***"
 }
+
+// HTTPURL parses raw as an absolute http or https URL with a host: what a
+// destination or a link may be. ok is false for anything else.
+func HTTPURL(raw string) (u *url.URL, ok bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, false
+	}
+	return u, true
+}
