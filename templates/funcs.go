@@ -72,10 +72,6 @@ func ofEvent(f func(*event.Event) string) func(any) (string, error) {
 			if x != nil {
 				return f(x), nil
 			}
-		case Data:
-			if x.Event != nil {
-				return f(x.Event), nil
-			}
 		case *Data:
 			if x != nil && x.Event != nil {
 				return f(x.Event), nil

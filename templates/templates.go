@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"text/template"
 
@@ -158,23 +159,34 @@ func Name(adapter string, ev *event.Event, part string) string {
 // ({{ .Raw.payload.buildType.name }}), and the destination's name.
 type Data struct {
 	*event.Event
-	Raw         any
 	Destination string
+
+	rawOnce sync.Once
+	raw     any
 }
 
-// NewData builds the template data for ev. The raw payload is decoded with
-// numbers kept as written.
-func NewData(ev *event.Event, destination string) Data {
-	d := Data{Event: ev, Destination: destination}
-	if len(ev.Raw) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(ev.Raw))
+// NewData builds the template data for ev.
+func NewData(ev *event.Event, destination string) *Data {
+	return &Data{Event: ev, Destination: destination}
+}
+
+// Raw is the original payload, decoded with numbers kept as written, or nil
+// when it is not JSON. It is decoded the first time a template reads it:
+// the defaults never do, and a payload (a TeamCity agent's hundreds of
+// properties) is not decoded once per destination for nothing.
+func (d *Data) Raw() any {
+	d.rawOnce.Do(func() {
+		if len(d.Event.Raw) == 0 {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(d.Event.Raw))
 		dec.UseNumber()
 		var raw any
 		if dec.Decode(&raw) == nil {
-			d.Raw = raw
+			d.raw = raw
 		}
-	}
-	return d
+	})
+	return d.raw
 }
 
 // ErrTooLarge is returned when a template writes more than MaxOutput.
