@@ -835,16 +835,6 @@ func (c *deliveryCounter) worker(replica int) *recorder {
 	}}
 }
 
-func (c *deliveryCounter) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, k := range c.byReplica {
-		n += k
-	}
-	return n
-}
-
 // TestReplicasDeliverExactlyOnce runs two stores ("replicas"), each with
 // its own workers, on one PostgreSQL database, accepts 200 events through
 // both at once and checks that every event was delivered exactly once in
