@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivermigrate"
 )
 
@@ -178,6 +179,20 @@ func applyMigration(ctx context.Context, b backend, version int, ddl string) (er
 		return err
 	}
 	return tx.commit(ctx)
+}
+
+// migrateRiver applies River's own migrations with either driver and
+// returns the versions applied.
+func migrateRiver[TTx any](ctx context.Context, d riverdriver.Driver[TTx], log *slog.Logger) ([]int, error) {
+	m, err := rivermigrate.New(d, &rivermigrate.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return nil, err
+	}
+	return migratedVersions(res), nil
 }
 
 func migratedVersions(res *rivermigrate.MigrateResult) []int {

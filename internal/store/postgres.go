@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
 )
 
 // defaultPostgresConns is the pool size when the DSN sets no pool_max_conns.
@@ -104,15 +103,7 @@ func (b *postgresBackend) lockMigrations(ctx context.Context) (func(), error) {
 }
 
 func (b *postgresBackend) migrateRiver(ctx context.Context, log *slog.Logger) ([]int, error) {
-	m, err := rivermigrate.New(b.driver, &rivermigrate.Config{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	if err != nil {
-		return nil, err
-	}
-	return migratedVersions(res), nil
+	return migrateRiver(ctx, b.driver, log)
 }
 
 func (b *postgresBackend) newClient(cfg *river.Config) (queue, error) {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivermigrate"
 	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver, pure Go
 )
@@ -154,15 +153,7 @@ func (*sqliteBackend) timeArg(t time.Time) any { return sqliteTime(t) }
 func (*sqliteBackend) lockMigrations(context.Context) (func(), error) { return func() {}, nil }
 
 func (b *sqliteBackend) migrateRiver(ctx context.Context, log *slog.Logger) ([]int, error) {
-	m, err := rivermigrate.New(b.driver, &rivermigrate.Config{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	if err != nil {
-		return nil, err
-	}
-	return migratedVersions(res), nil
+	return migrateRiver(ctx, b.driver, log)
 }
 
 func (b *sqliteBackend) newClient(cfg *river.Config) (queue, error) {
