@@ -81,13 +81,16 @@ const (
 
 // Config is the whole file.
 type Config struct {
-	Listen       string        `yaml:"listen"`
-	Store        Store         `yaml:"store"`
-	TemplatesDir string        `yaml:"templates_dir,omitempty"`
-	Egress       Egress        `yaml:"egress"`
-	Limits       Limits        `yaml:"limits"`
-	Delivery     Delivery      `yaml:"delivery"`
-	Destinations []Destination `yaml:"destinations"`
+	Listen       string            `yaml:"listen"`
+	Store        Store             `yaml:"store"`
+	TemplatesDir string            `yaml:"templates_dir,omitempty"`
+	Sources      map[string]Source `yaml:"sources,omitempty"` // inbound authentication and limits per source (sources.go)
+	API          API               `yaml:"api"`               // tokens for the admin and deliveries API (api.go)
+	Egress       Egress            `yaml:"egress"`            // where herald may send (egress.go)
+	Limits       Limits            `yaml:"limits"`
+	Delivery     Delivery          `yaml:"delivery"`
+	Projects     []Project         `yaml:"projects,omitempty"` // project hierarchy with inherited rules (rules.go)
+	Destinations []Destination     `yaml:"destinations"`
 
 	// dir is the directory relative paths in the file are resolved against.
 	dir string
@@ -97,13 +100,6 @@ type Config struct {
 type Store struct {
 	Driver string `yaml:"driver"` // sqlite (default) or postgres
 	DSN    Secret `yaml:"dsn"`    // a file path for sqlite; may hold a password for postgres
-}
-
-// Egress controls where herald may send.
-type Egress struct {
-	// AllowPrivate permits destinations on loopback and private addresses:
-	// local test sinks and on-premise chat servers. Off by default.
-	AllowPrivate bool `yaml:"allow_private"`
 }
 
 // Limits bound inbound requests.
@@ -133,6 +129,16 @@ type Destination struct {
 	Format       string    `yaml:"format,omitempty"` // teams only
 	TemplatesDir string    `yaml:"templates_dir,omitempty"`
 
+	// Fields projects the webhook type's forwarded payload, per TeamCity
+	// event type: {BUILD_INTERRUPTED: "fields=buildTypeId,number"}.
+	Fields map[string]string `yaml:"fields,omitempty"`
+	// BasicAuth authenticates the webhook type's outgoing requests.
+	BasicAuth *BasicAuth `yaml:"basic_auth,omitempty"`
+
+	// Rules: build-outcome policies, branch filters, field projection
+	// (rules.go).
+	Rules `yaml:",inline"`
+
 	// How this destination is delivered to. Unset keys take the type's
 	// default (typeDefaults) or the delivery section's.
 
@@ -151,6 +157,40 @@ type Destination struct {
 	Timeout time.Duration `yaml:"timeout,omitempty"`
 	// CircuitBreaker pauses the URL after consecutive retryable failures.
 	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker,omitempty"`
+}
+
+// BasicAuth is a username and a password (or a file holding it).
+type BasicAuth struct {
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"`
+}
+
+// readFile resolves PasswordFile (relative to the config's directory) into
+// Password.
+func (b *BasicAuth) readFile(c *Config) error {
+	if b == nil || b.PasswordFile == "" {
+		return nil
+	}
+	if b.Password != "" {
+		return errors.New("basic_auth: password and password_file are both set")
+	}
+	v, err := readSecretFile(c.path(b.PasswordFile))
+	if err != nil {
+		return fmt.Errorf("basic_auth.password_file: %w", err)
+	}
+	b.Password = Secret(v)
+	return nil
+}
+
+// readSecretFile reads a *_file secret: the file's content without the
+// trailing newline editors add.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // RateLimit is a token bucket (per_second, burst) and optionally a sliding
@@ -415,6 +455,8 @@ func (c *Config) setDefaults() {
 		c.Delivery.Retention = DefaultRetention
 	}
 	c.TemplatesDir = c.path(c.TemplatesDir)
+	c.setSourceDefaults()
+	c.setAPIDefaults()
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		d.TemplatesDir = c.path(d.TemplatesDir)
@@ -432,9 +474,13 @@ func (c *Config) path(p string) string {
 }
 
 func (c *Config) readFiles() error {
-	var errs []error
+	errs := c.readSourceFiles()
+	errs = append(errs, c.readAPIFiles()...)
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
+		if err := d.BasicAuth.readFile(c); err != nil {
+			errs = append(errs, fmt.Errorf("destination %q: %w", d.Name, err))
+		}
 		if d.URLFile == "" {
 			continue
 		}
@@ -534,6 +580,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.checkSharedURLs()...)
+	errs = append(errs, c.validateSources()...)
+	errs = append(errs, c.validateAPI()...)
+	errs = append(errs, c.validateEgress()...)
+	errs = append(errs, c.validateRules()...)
 	return errors.Join(errs...)
 }
 
