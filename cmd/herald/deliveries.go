@@ -28,12 +28,14 @@ const defaultServer = "http://127.0.0.1:8080"
 const deliveriesTimeout = 40 * time.Second
 
 const deliveriesUsage = `Usage:
-  herald deliveries list  [--state pending|delivered|failed|dead] [--destination NAME] [--limit N] [--cursor C] [--server URL]
-  herald deliveries show  [--server URL] ID
-  herald deliveries retry [--server URL] ID
-  herald deliveries retry [--server URL] --destination NAME [--state failed|dead]
+  herald deliveries list  [--state pending|delivered|failed|dead] [--destination NAME] [--limit N] [--cursor C] [--server URL] [--token-file F]
+  herald deliveries show  [--server URL] [--token-file F] ID
+  herald deliveries retry [--server URL] [--token-file F] ID
+  herald deliveries retry [--server URL] [--token-file F] --destination NAME [--state failed|dead]
 
-They talk to a running herald's HTTP API: --server, else $HERALD_SERVER, else ` + defaultServer + `.
+They talk to a running herald's HTTP API: --server, else $HERALD_SERVER, else ` + defaultServer + `,
+with an API token (api.tokens in the server's config) from --token-file, else $HERALD_API_TOKEN:
+role reader to list and show, developer to retry.
 `
 
 func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,26 +59,43 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 }
 
-// apiClient calls a herald server's delivery API.
+// apiClient calls a herald server's HTTP API with an API token.
 type apiClient struct {
-	base string
-	http *http.Client
+	base  string
+	token string
+	http  *http.Client
 }
 
-func serverFlag(fs *flag.FlagSet) *string {
+// apiFlags declares --server and --token-file on fs; the returned function,
+// called after parsing, builds the client. The token comes from
+// --token-file, else $HERALD_API_TOKEN (never from a flag's value, which
+// other users can read in the process list).
+func apiFlags(fs *flag.FlagSet) func() (*apiClient, error) {
 	def := defaultServer
 	if v := os.Getenv("HERALD_SERVER"); v != "" {
 		def = v
 	}
-	return fs.String("server", def, "herald server base URL (env HERALD_SERVER)")
+	base := fs.String("server", def, "herald server base URL (env HERALD_SERVER)")
+	tokenFile := fs.String("token-file", "", "file holding the API token (default: env HERALD_API_TOKEN)")
+	return func() (*apiClient, error) {
+		tok := os.Getenv("HERALD_API_TOKEN")
+		if *tokenFile != "" {
+			b, err := os.ReadFile(*tokenFile)
+			if err != nil {
+				return nil, usagef("--token-file: %v", err)
+			}
+			tok = strings.TrimSpace(string(b))
+		}
+		return newAPIClient(*base, tok)
+	}
 }
 
-func newAPIClient(base string) (*apiClient, error) {
+func newAPIClient(base, token string) (*apiClient, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("--server %q is not an http(s) URL", base)
 	}
-	return &apiClient{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: deliveriesTimeout}}, nil
+	return &apiClient{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: deliveriesTimeout}}, nil
 }
 
 // do calls method path and decodes a 2xx JSON answer into out (or copies it
@@ -87,6 +106,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, out any) error 
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -138,7 +160,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func deliveriesList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("deliveries list", stderr)
-	srv := serverFlag(fs)
+	client := apiFlags(fs)
 	state := fs.String("state", "", "pending, delivered, failed or dead (default: all)")
 	dest := fs.String("destination", "", "only this destination")
 	limit := fs.Int("limit", 0, "at most this many (default: the server's, 50)")
@@ -150,7 +172,7 @@ func deliveriesList(ctx context.Context, args []string, stdout, stderr io.Writer
 	if len(pos) > 0 {
 		return usagef("deliveries list: unexpected argument %q", pos[0])
 	}
-	c, err := newAPIClient(*srv)
+	c, err := client()
 	if err != nil {
 		return err
 	}
@@ -188,7 +210,7 @@ func deliveriesList(ctx context.Context, args []string, stdout, stderr io.Writer
 
 func deliveriesShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("deliveries show", stderr)
-	srv := serverFlag(fs)
+	client := apiFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -197,7 +219,7 @@ func deliveriesShow(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	c, err := newAPIClient(*srv)
+	c, err := client()
 	if err != nil {
 		return err
 	}
@@ -216,14 +238,14 @@ func deliveriesShow(ctx context.Context, args []string, stdout, stderr io.Writer
 
 func deliveriesRetry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("deliveries retry", stderr)
-	srv := serverFlag(fs)
+	client := apiFlags(fs)
 	dest := fs.String("destination", "", "retry every failed and dead delivery to this destination")
 	state := fs.String("state", "", "with --destination: only failed or only dead ones")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	c, err := newAPIClient(*srv)
+	c, err := client()
 	if err != nil {
 		return err
 	}

@@ -58,12 +58,16 @@ func deliveriesServer(t *testing.T) (base string, k *switchSink, ids map[string]
 	_ = ln.Close()
 
 	cfg, err := config.Parse(fmt.Appendf(nil, `
+api:
+  tokens:
+    - {name: ops, role: developer, token: %s}
+    - {name: viewer, role: reader, token: %s}
 egress: {allow_private: true}
 destinations:
   - {name: good, type: webhook, url: "%s/hooks/SECRET-TOKEN-1"}
   - {name: broken, type: webhook, url: "%s/hooks/SECRET-TOKEN-2"}
   - {name: gone, type: webhook, url: "%s/hooks/SECRET-TOKEN-3"}
-`, gs.URL, bad.URL, closed), ".")
+`, cliToken, cliReaderToken, gs.URL, bad.URL, closed), ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +131,14 @@ func settleCLI(t *testing.T, base string) {
 	}
 }
 
+// The API tokens of deliveriesServer's config.
+const (
+	cliToken       = "cli-developer-token-0001"
+	cliReaderToken = "cli-reader-token-000001"
+)
+
 func TestDeliveriesCLI(t *testing.T) {
+	t.Setenv("HERALD_API_TOKEN", cliToken)
 	base, k, ids := deliveriesServer(t)
 	noSecret := func(what, s string) {
 		t.Helper()
@@ -218,6 +229,22 @@ func TestDeliveriesCLI(t *testing.T) {
 	code, out, _ = runCLI(t, "deliveries", "retry", "--destination", "broken")
 	if code != exitOK || out != "0 deliveries to broken requeued\n" {
 		t.Errorf("nothing to retry = %d %q", code, out)
+	}
+
+	// The token: a reader may list but not retry; --token-file wins over
+	// the environment; without a token the server says what to do.
+	readerFile := writeFile(t, t.TempDir(), "reader.token", cliReaderToken+"\n")
+	if code, out, errOut := runCLI(t, "deliveries", "list", "--token-file", readerFile); code != exitOK {
+		t.Errorf("list as reader = %d %s %s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "deliveries", "retry", "--token-file", readerFile, fmt.Sprint(ids["broken"]))
+	if code != exitError || !strings.Contains(errOut, "token viewer has role reader; this needs developer (http 403)") {
+		t.Errorf("retry as reader = %d %q", code, errOut)
+	}
+	t.Setenv("HERALD_API_TOKEN", "")
+	code, _, errOut = runCLI(t, "deliveries", "list")
+	if code != exitError || !strings.Contains(errOut, "an API token is required") || !strings.Contains(errOut, "(http 401)") {
+		t.Errorf("list without a token = %d %q", code, errOut)
 	}
 
 	// No server listening.

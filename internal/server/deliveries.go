@@ -7,6 +7,9 @@ package server
 //	POST /v1/deliveries/{id}/retry
 //	POST /v1/deliveries/retry?destination=NAME[&state=failed|dead]
 //
+// Reading needs an API token of role reader, replaying one of role
+// developer (apiauth.go).
+//
 // A delivery's payload is shown, its destination's URL never: the store
 // keeps only the destination's name, adapters keep URLs out of their errors,
 // and as a last guard every configured URL is masked in what this API
@@ -25,6 +28,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/notify"
 	"github.com/herald-ci/herald/internal/store"
 )
@@ -92,10 +96,11 @@ type RetryResult struct {
 }
 
 func (s *Server) routeDeliveries(e *echo.Echo) {
-	e.GET("/v1/deliveries", s.listDeliveries)
-	e.GET("/v1/deliveries/:id", s.getDelivery)
-	e.POST("/v1/deliveries/retry", s.retryDeliveries)
-	e.POST("/v1/deliveries/:id/retry", s.retryDelivery)
+	read, replay := s.requireRole(config.RoleReader), s.requireRole(config.RoleDeveloper)
+	e.GET("/v1/deliveries", s.listDeliveries, read)
+	e.GET("/v1/deliveries/:id", s.getDelivery, read)
+	e.POST("/v1/deliveries/retry", s.retryDeliveries, replay)
+	e.POST("/v1/deliveries/:id/retry", s.retryDelivery, replay)
 }
 
 // deliveryStore returns the store's delivery API, or answers 501.

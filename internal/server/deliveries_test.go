@@ -204,7 +204,7 @@ func realSetup(t *testing.T) (*Server, *store.Store, *sink) {
 	gs := httptest.NewServer(good)
 	t.Cleanup(gs.Close)
 
-	cfg, err := config.Parse(fmt.Appendf(nil, `
+	cfg, err := config.Parse(fmt.Appendf(nil, apiTokens+`
 egress: {allow_private: true}
 destinations:
   - {name: good, type: webhook, url: "%s/hooks/SECRET-TOKEN-good?key=SECRET-KEY"}

@@ -56,7 +56,7 @@ func (f *fakeStore) count() int {
 
 func newTestServer(t *testing.T, st Store) *Server {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`
+	cfg, err := config.Parse([]byte(apiTokens+`
 limits: {max_body_bytes: 4096}
 destinations:
   - {name: failures, type: slack, url: "https://hooks.slack.com/services/T0/B0/SECRET", events: [build.failed]}
@@ -73,7 +73,28 @@ destinations:
 }
 
 func do(s *Server, method, path, contentType string, body io.Reader) (*httptest.ResponseRecorder, map[string]any) {
+	return doAs(s, testManagerToken, method, path, contentType, body)
+}
+
+// testManagerToken is the manager token of the test configs that use the
+// API (apiTokens).
+const testManagerToken = "test-manager-token-0001"
+
+// apiTokens is the api section giving the tests one token per role.
+const apiTokens = `
+api:
+  tokens:
+    - {name: ops, role: manager, token: test-manager-token-0001}
+    - {name: dev, role: developer, token: test-developer-token-01}
+    - {name: viewer, role: reader, token: test-reader-token-00001}
+`
+
+// doAs is do with the bearer token tok ("" sends none).
+func doAs(s *Server, tok, method, path, contentType string, body io.Reader) (*httptest.ResponseRecorder, map[string]any) {
 	req := httptest.NewRequest(method, path, body)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
