@@ -172,14 +172,18 @@ func cmdRender(args []string, stdout, stderr io.Writer) error {
 	source := fs.String("source", "", "teamcity, appcenter or generic")
 	adapter := fs.String("adapter", "slack", "slack, teams, teams-messagecard, teams-adaptive-card, webhook, console")
 	templatesDir := fs.String("templates-dir", "", "extra template overrides, applied last")
+	all := fs.Bool("all", false, "render every *.json event of the DIR argument (source from --source or each file name's prefix) for every adapter, or --adapter")
+	outDir := fs.String("out", "", "with --all: write each rendering to this directory instead of stdout")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usagef("render: give exactly one EVENT.json (or - for stdin)")
+		return usagef("render: give exactly one EVENT.json (or - for stdin), or --all DIR")
 	}
+	adapterSet := false
+	fs.Visit(func(f *flag.Flag) { adapterSet = adapterSet || f.Name == "adapter" })
 	dec, ok := sources.Lookup(*source)
-	if !ok {
+	if !ok && !*all {
 		return usagef("render: --source %q is not one of %v", *source, sources.Names())
 	}
 	var globalDir string
@@ -193,6 +197,13 @@ func cmdRender(args []string, stdout, stderr io.Writer) error {
 	ts, err := templates.Load(globalDir, *templatesDir)
 	if err != nil {
 		return err
+	}
+	if *all {
+		names := renderAdapters
+		if adapterSet {
+			names = []string{*adapter}
+		}
+		return renderAll(ts, fs.Arg(0), *source, names, *outDir, stdout, stderr)
 	}
 	body, err := readInput(fs.Arg(0))
 	if err != nil {

@@ -34,6 +34,8 @@ const usage = `herald turns CI/CD events into Slack and Microsoft Teams messages
 Usage:
   herald serve    [--config FILE] [--listen HOST:PORT] [--log-format json|console] [--log-level info]
   herald render   [--config FILE] --source teamcity|appcenter|generic --adapter slack|teams|teams-messagecard|teams-adaptive-card EVENT.json
+  herald render   --all [--config FILE] [--source NAME] [--adapter NAME] [--out DIR] DIR
+  herald send-test [--config FILE] --destination NAME [--source NAME --event EVENT.json]
   herald validate --config FILE
   herald migrate  [--config FILE]
   herald deliveries list|show ID|retry ID|retry --destination NAME [--server URL]
@@ -66,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "deliveries":
 		err = cmdDeliveries(ctx, args[1:], stdout, stderr)
+	case "send-test":
+		err = cmdSendTest(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "herald", version)
 	case "help", "-h", "--help":

@@ -179,3 +179,17 @@ type Crash struct {
 	Count         int      `json:"count,omitempty"`
 	AppVersion    string   `json:"app_version,omitempty"`
 }
+
+// TestMessage is the clearly marked test event herald sends when asked to
+// check a destination (`herald send-test`, the admin API's test endpoint).
+func TestMessage(destination string, at time.Time) *Event {
+	return &Event{
+		Source:     "herald",
+		Type:       "TEST_MESSAGE",
+		Kind:       KindTest,
+		Status:     StatusPing,
+		Project:    "herald",
+		Text:       "This is a test message from herald for destination " + destination + ". If you can read it, the destination works.",
+		OccurredAt: at.UTC(),
+	}
+}

@@ -68,6 +68,7 @@ func New(rt *Runtime, st Store, m *metrics.Metrics, log zerolog.Logger) *Server 
 	e.Use(s.recoverer)
 	e.POST("/v1/events/:source", s.ingest)
 	s.routeDeliveries(e) // deliveries.go
+	s.routePreview(e)    // preview.go
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(m.Handler()))
