@@ -69,10 +69,12 @@ func (s *Set) OnFallback(f func(error)) {
 
 // NewSet loads every destination's templates (the global templates_dir,
 // then the destination's own) and builds its adapter. Template sets are
-// shared between destinations with the same directories.
+// shared between destinations with the same directories, and carry the
+// config's mentions for the mention helper.
 func NewSet(c *config.Config, client *http.Client, log zerolog.Logger) (*Set, error) {
 	s := &Set{byName: make(map[string]Adapter, len(c.Destinations))}
 	sets := map[string]*templates.Set{}
+	mentions := MentionTable(c.Mentions)
 	for _, d := range c.Destinations {
 		key := c.TemplatesDir + "\x00" + d.TemplatesDir
 		ts, ok := sets[key]
@@ -80,6 +82,9 @@ func NewSet(c *config.Config, client *http.Client, log zerolog.Logger) (*Set, er
 			var err error
 			if ts, err = templates.Load(c.TemplatesDir, d.TemplatesDir); err != nil {
 				return nil, fmt.Errorf("destination %q: %w", d.Name, err)
+			}
+			if mentions != nil {
+				ts = ts.WithMentions(mentions)
 			}
 			sets[key] = ts
 			if ts.Fallback() != nil {
@@ -93,6 +98,24 @@ func NewSet(c *config.Config, client *http.Client, log zerolog.Logger) (*Set, er
 		s.byName[d.Name] = a
 	}
 	return s, nil
+}
+
+// MentionTable is the config's mentions section as the templates' mention
+// helper reads it, or nil when the section is empty. `herald render` can
+// give it to ForRender's set with templates.Set.WithMentions.
+func MentionTable(ms []config.Mention) *templates.Mentions {
+	if len(ms) == 0 {
+		return nil
+	}
+	people := make([]templates.Person, 0, len(ms))
+	for _, m := range ms {
+		p := templates.Person{Match: m.Match, Slack: m.Slack}
+		if m.Teams != nil {
+			p.TeamsID, p.TeamsName = m.Teams.ID, m.Teams.Name
+		}
+		people = append(people, p)
+	}
+	return templates.NewMentions(people)
 }
 
 // Get returns the adapter of the named destination.

@@ -106,3 +106,60 @@ func TestOnFallback(t *testing.T) {
 		t.Errorf("fallbacks counted %d, want 1", n)
 	}
 }
+
+// TestNewSetMentions: the config's mentions reach every destination's
+// templates, user sets and the defaults they fall back to included: the
+// author of a broken build is mentioned on Slack and Teams, and a console
+// line is unchanged.
+func TestNewSetMentions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// A user template that fails for Slack: its fallback, the default,
+	// must mention too.
+	if err := os.WriteFile(filepath.Join(dir, "broken.tmpl"), []byte(`{{ define "slack.build.message" }}{{ fail "no" }}{{ end }}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(`
+egress: {allow_private: true}
+mentions:
+  - match: [jdoe, jdoe@example.com]
+    slack: U012AB3CD
+    teams: {id: jdoe@example.com, name: Jane Doe}
+destinations:
+  - {name: slack, type: slack, url: "https://hooks.slack.com/services/T0/B0/x"}
+  - {name: slack-user, type: slack, url: "https://hooks.slack.com/services/T0/B0/y", templates_dir: `+dir+`}
+  - {name: teams, type: teams, url: "https://example.webhook.office.com/webhookb2/x", format: workflows}
+  - {name: log, type: console}
+`), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(cfg, notify.Client(0), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &event.Event{Kind: event.KindBuild, Status: event.StatusFailed, Number: "7", Project: "web",
+		Commit: event.Commit{SHA: "9b1c3e7f2a4d", Author: "JDoe"}, Transition: "broken"}
+	for name, want := range map[string]string{
+		"slack":      "<@U012AB3CD>",
+		"slack-user": "<@U012AB3CD>",
+		"teams":      `"mentioned":{"id":"jdoe@example.com","name":"Jane Doe"}`,
+	} {
+		a, _ := set.Get(name)
+		p, err := a.Build(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(p.Body), want) {
+			t.Errorf("%s: %s lacks %s", name, p.Body, want)
+		}
+	}
+	a, _ := set.Get("log")
+	p, err := a.Build(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(p.Body), "U012AB3CD") || strings.Contains(string(p.Body), "<at>") {
+		t.Errorf("console: %s", p.Body)
+	}
+}

@@ -10,7 +10,7 @@ out=docs/gallery
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$out" "$tmp/slack" "$tmp/teams"
-for c in teamcity-build-finished-failure appcenter-crash-with-stacktrace appcenter-distribute generic-build-succeeded; do
+for c in teamcity-build-finished-failure appcenter-crash-with-stacktrace appcenter-distribute generic-build-succeeded teamcity-agent-registered generic-test-ping; do
   cp "adapters/slack/testdata/TestBuild/fixture-$c.golden.json" "$tmp/slack/$c.json"
   cp "adapters/teams/testdata/TestBuild/workflows/fixture-$c.golden.json" "$tmp/teams/$c.json"
 done

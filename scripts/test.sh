@@ -27,7 +27,16 @@ fi
 
 echo "== go test -race"
 go test -race -count=1 ./...
+
+echo "== go benchmarks, once each, so they cannot rot (scripts/bench.sh smoke)"
+scripts/bench.sh smoke
 if [ -n "$pg_started" ]; then scripts/pg.sh stop; fi
+
+echo "== fuzzing: every Fuzz target for a bounded time (scripts/fuzz.sh)"
+scripts/fuzz.sh "${HERALD_FUZZ_SECONDS:-20}"
+
+echo "== deployment files: Helm chart, Kubernetes manifests, Grafana dashboard (deploy/chartcheck)"
+scripts/check-deploy.sh
 
 echo "== golden payloads through the platforms' own code (conformance/)"
 scripts/conformance.sh --strict

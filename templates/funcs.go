@@ -6,7 +6,6 @@ import (
 	"strings"
 	"text/template"
 	"time"
-	"unicode/utf8"
 
 	"github.com/Masterminds/sprig/v3"
 
@@ -38,7 +37,21 @@ var forbidden = []string{
 //	truncate N s  s cut to N characters with a visible "…"
 //	firstLine     the first line of s
 //	slackEscape   &, <, > escaped so event text never becomes Slack markup
-//	teamsEscape   Markdown-significant characters escaped for Teams text
+//	teamsEscape   Markdown-significant characters (and &, <, >) escaped for Teams text
+//	mention       the commit author's mention from the config's mentions section,
+//	              or "" when the author is not listed there:
+//	              {{ mention . "slack" }} is <@U012AB3CD>, {{ mention . "teams" }} is
+//	              <at>Jane Doe</at>. Put it in the text as it is (never through
+//	              slackEscape or teamsEscape): it is the only markup of this kind a
+//	              default template writes. A Teams mention notifies only with its
+//	              entity in the card's msteams.entities, from mentionEntity.
+//	              MessageCards cannot mention anyone.
+//	mentionEntity the msteams.entities entry for {{ mention . "teams" }}, nil when
+//	              there is none:
+//	              {{ with mentionEntity . }}"entities": [{{ json . }}]{{ end }}
+//	include       a template's output as a string, to use as a value:
+//	              {{ $title := include "slack.build.title" . }}. Give it the
+//	              template's dot: it carries the rendering's limits (limits.go).
 func Funcs() template.FuncMap {
 	f := sprig.TxtFuncMap()
 	for _, name := range forbidden {
@@ -57,6 +70,9 @@ func Funcs() template.FuncMap {
 		"firstLine":     FirstLine,
 		"slackEscape":   SlackEscape,
 		"teamsEscape":   TeamsEscape,
+		"mention":       mention,
+		"mentionEntity": mentionEntity,
+		"include":       include,
 	} {
 		f[k] = v
 	}
@@ -254,16 +270,25 @@ func ShortSHA(sha string) string {
 }
 
 // Truncate cuts s to at most n characters (code points), the last being
-// "…" when anything was cut.
+// "…" when anything was cut. It reads s only up to the cut, so a 5 MB text
+// costs no more than a short one.
 func Truncate(n int, s string) string {
 	if n <= 0 {
 		return ""
 	}
-	if utf8.RuneCountInString(s) <= n {
-		return s
+	count, cut := 0, 0
+	for i := range s {
+		if count == n-1 {
+			cut = i
+		}
+		if count == n {
+			// Through []rune so that an invalid byte reads as U+FFFD, as
+			// it does in every character counted.
+			return string([]rune(s[:cut])) + "…"
+		}
+		count++
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	return s
 }
 
 // FirstLine is s up to its first line break.
@@ -283,8 +308,42 @@ func SlackEscape(s string) string { return slackReplacer.Replace(s) }
 
 var teamsReplacer = strings.NewReplacer(
 	`\`, `\\`, "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`,
-	"<", "&lt;", ">", "&gt;", "#", `\#`, "~", `\~`,
+	"&", "&amp;", "<", "&lt;", ">", "&gt;", "#", `\#`, "~", `\~`,
 )
 
 // TeamsEscape escapes Markdown so event text renders literally in Teams.
+// "&" is escaped too: Teams' Markdown reads entities, so a commit message
+// saying "&lt;br&gt;" would otherwise show as "<br>".
 func TeamsEscape(s string) string { return teamsReplacer.Replace(s) }
+
+// Clean removes from s the characters that have no business in a chat
+// message or a log line and can mislead a reader: C0 and C1 control
+// characters other than tab and line breaks (NUL, ESC and its colour
+// codes, DEL), and the bidi embedding, override and isolate controls
+// (U+202A to U+202E, U+2066 to U+2069), which would reverse the text after
+// them, the rest of a field included ("Trojan Source"). Right-to-left text
+// itself needs none of them. Every adapter applies it to what it sends.
+func Clean(s string) string {
+	if strings.IndexFunc(s, Unwanted) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if Unwanted(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// Unwanted reports whether Clean removes r.
+func Unwanted(r rune) bool {
+	switch {
+	case r == '\t', r == '\n', r == '\r':
+		return false
+	case r < 0x20, r >= 0x7f && r <= 0x9f:
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
+}

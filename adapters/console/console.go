@@ -1,6 +1,7 @@
 // Package console is the destination a new user sees when no webhook URL is
 // configured: it renders a one- or two-line summary of each event
-// (console.<kind>.text) and writes it to the log.
+// (console.<kind>.text, console.event.text for other kinds), without
+// control characters, and writes it to the log.
 //
 // Send never fails and never retries; the package does no network I/O.
 package console
@@ -54,11 +55,17 @@ func (a *Adapter) Build(ev *event.Event) (notify.Payload, error) {
 	}
 	name := templates.Name("console", ev, "text")
 	body, err := templates.WithFallback(a.set, func(s *templates.Set) ([]byte, error) {
+		name := name
+		if !s.Has(name) { // a kind without a summary of its own
+			name = "console.event.text"
+		}
 		out, err := s.RenderEvent(name, ev, a.cfg.Name)
 		if err != nil {
 			return nil, fmt.Errorf("console: render %s: %w", name, err)
 		}
-		out = bytes.TrimSpace(out)
+		// A control character (ESC and a colour code, say) would reach
+		// a terminal through the log.
+		out = bytes.TrimSpace([]byte(templates.Clean(string(out))))
 		if len(out) == 0 {
 			return nil, fmt.Errorf("console: template %s rendered nothing", name)
 		}

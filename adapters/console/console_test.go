@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/herald-ci/herald/adapters/adapterstest"
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/event"
 	"github.com/herald-ci/herald/sources/sourcestest"
@@ -58,6 +59,12 @@ func TestBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := cases()
+	for _, c := range adapterstest.Adversarial() {
+		all = append(all, struct {
+			name string
+			ev   *event.Event
+		}{c.Name, c.Event})
+	}
 	for _, c := range sourcestest.Events(t) {
 		all = append(all, struct {
 			name string
@@ -76,6 +83,11 @@ func TestBuild(t *testing.T) {
 			}
 			if n := strings.Count(string(p.Body), "\n"); n > 1 {
 				t.Errorf("%d lines, want one or two:\n%s", n+1, p.Body)
+			}
+			// Every piece of event text is cut: a 5 MB commit message or
+			// 500 links make a summary of a few hundred characters.
+			if len(p.Body) > 2000 {
+				t.Errorf("summary is %d bytes", len(p.Body))
 			}
 			if !strings.HasPrefix(string(p.Body), "["+tc.ev.Name()+"] ") {
 				t.Errorf("does not start with the event name: %q", p.Body)

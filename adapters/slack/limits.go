@@ -6,8 +6,10 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"github.com/herald-ci/herald/internal/notify"
 	slackapi "github.com/slack-go/slack"
+
+	"github.com/herald-ci/herald/internal/notify"
+	"github.com/herald-ci/herald/templates"
 )
 
 // Block Kit limits, from Slack's reference
@@ -418,8 +420,10 @@ func cutUnits(s string, n int) string {
 	return s
 }
 
-// fitPlain cuts plain text to n code units, the last being "…".
+// fitPlain cuts plain text to n code units, the last being "…", after
+// removing control characters (templates.Clean).
 func fitPlain(s string, n int) string {
+	s = templates.Clean(s)
 	if textLen(s) <= n {
 		return s
 	}
@@ -429,8 +433,10 @@ func fitPlain(s string, n int) string {
 var partialEntity = regexp.MustCompile(`&[a-z]{0,3}$`)
 
 // fitMrkdwn cuts mrkdwn to n code units without leaving half of an escape
-// (&amp;), an unclosed link or mention (<...), or an unclosed ``` block.
+// (&amp;), an unclosed link or mention (<...), or an unclosed ``` block,
+// after removing control characters (templates.Clean).
 func fitMrkdwn(s string, n int) string {
+	s = templates.Clean(s)
 	if textLen(s) <= n {
 		return s
 	}

@@ -1,11 +1,13 @@
 // Package slack delivers events to Slack incoming webhooks as Block Kit
 // messages.
 //
-// Build renders the template slack.<kind>.message, parses the result with
-// slack-go's block types (a template that yields invalid JSON or an unknown
-// block type falls back to the embedded default), fits it to Block Kit's
-// limits by truncating visibly, and writes it again with the same types, so
-// the body is deterministic and always within what Slack accepts. Send makes
+// Build renders the template slack.<kind>.message (slack.event.message for a
+// kind without one), parses the result with slack-go's block types (a
+// template that yields invalid JSON or an unknown block type falls back to
+// the embedded default), fits it to Block Kit's limits by truncating
+// visibly and removes control characters, and writes it again with the
+// same types, so the body is deterministic and always within what Slack
+// accepts. Send makes
 // one POST: success is 200 with body "ok"; everything else is classified by
 // internal/notify (429 waits for Retry-After, 5xx retries, 400 invalid_blocks,
 // 403, 404 and 410 are final).
@@ -34,6 +36,10 @@ import (
 	"github.com/herald-ci/herald/templates"
 )
 
+// fallbackKind names the message of a kind without one of its own:
+// slack.event.message.
+const fallbackKind = "event"
+
 // Adapter builds and sends Slack messages for one destination.
 type Adapter struct {
 	cfg    Config
@@ -48,8 +54,9 @@ type Adapter struct {
 }
 
 // New builds the adapter for destination d. set holds the destination's
-// templates (defaults when nil), client is the shared HTTP client that never
-// follows redirects (one is made when nil), log is scoped to d.
+// templates (defaults when nil), client is the shared HTTP client built by
+// notify.NewClient (one with the default egress rules is made when nil), log
+// is scoped to d.
 func New(d config.Destination, set *templates.Set, client *http.Client, log zerolog.Logger) (*Adapter, error) {
 	cfg, err := newConfig(d)
 	if err != nil {
@@ -60,6 +67,10 @@ func New(d config.Destination, set *templates.Set, client *http.Client, log zero
 	}
 	if client == nil {
 		client = notify.Client(config.DefaultTimeout)
+	}
+	// Every request is held to the slack host allowlist as well.
+	if client, err = notify.ForType(client, config.TypeSlack); err != nil {
+		return nil, fmt.Errorf("slack: %w", err)
 	}
 	return &Adapter{cfg: cfg, set: set, client: client, log: log}, nil
 }
@@ -72,7 +83,11 @@ func (a *Adapter) Build(ev *event.Event) (notify.Payload, error) {
 	}
 	name := templates.Name("slack", ev, "message")
 	body, err := templates.WithFallback(a.set, func(s *templates.Set) ([]byte, error) {
-		return build(s, name, ev, a.cfg.Name)
+		n := name
+		if !s.Has(n) {
+			n = "slack." + fallbackKind + ".message"
+		}
+		return build(s, n, ev, a.cfg.Name)
 	}, func(err error) {
 		a.log.Warn().Err(err).Str("template", name).Msg("template failed, using the default")
 		if a.OnFallback != nil {
@@ -253,20 +268,22 @@ func unescapeHTML(b []byte) []byte {
 
 // fallbackText is the notification text for a message whose template gave
 // none: "<emoji> Build #42 failed — Project".
+// Each part is cut first: it is built for every message, and an event's
+// fields may be megabytes.
 func fallbackText(ev *event.Event) string {
-	kind := string(ev.Kind)
+	kind := templates.Truncate(40, string(ev.Kind))
 	if kind == "" {
 		kind = "event"
 	}
 	s := templates.StatusEmoji(ev) + " " + strings.ToUpper(kind[:1]) + kind[1:]
 	if ev.Number != "" {
-		s += " #" + ev.Number
+		s += " #" + templates.Truncate(40, ev.Number)
 	}
 	if w := templates.StatusWord(ev); w != "" {
-		s += " " + w
+		s += " " + templates.Truncate(40, w)
 	}
 	if ev.Project != "" {
-		s += " — " + ev.Project
+		s += " — " + templates.Truncate(150, ev.Project)
 	}
 	return templates.SlackEscape(s)
 }

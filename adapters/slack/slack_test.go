@@ -12,6 +12,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 	slackapi "github.com/slack-go/slack"
 
+	"github.com/herald-ci/herald/adapters/adapterstest"
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/event"
 	"github.com/herald-ci/herald/internal/notify"
@@ -142,6 +145,12 @@ func buildCases() []struct {
 			Agent: event.Agent{ID: "3", Name: "agent-linux-01", Pool: "Linux agents", Host: "agent-linux-01.example.internal", IP: "10.0.12.34",
 				Connected: true, Enabled: true, Authorized: true, URL: "https://ci.example.com/agentDetails.html?id=3"},
 		}},
+		{"agent-removed", &event.Event{
+			Source: "teamcity", Type: "AGENT_REMOVED", Kind: event.KindAgent, Status: event.StatusRemoved,
+			Agent: event.Agent{ID: "3", Name: "agent-linux-01", Pool: "Linux agents", Host: "agent-linux-01.example.internal", IP: "10.0.12.34",
+				URL: "https://ci.example.com/agentDetails.html?id=3"},
+			StatusText: "Agent was removed by admin",
+		}},
 		{"agent-unregistered", &event.Event{
 			Source: "teamcity", Type: "AGENT_UNREGISTERED", Kind: event.KindAgent, Status: event.StatusUnregistered,
 			Agent: event.Agent{ID: "3", Name: "agent-linux-01", Pool: "Linux agents", Host: "agent-linux-01.example.internal", IP: "10.0.12.34",
@@ -193,6 +202,26 @@ func buildCases() []struct {
 	}
 }
 
+// sharedCases are the adversarial events every adapter's goldens show
+// (adapters/adapterstest): special characters, empty and missing fields,
+// 100 KB and 5 MB texts, 200 stack frames, 500 changes, 500 links.
+func sharedCases() []struct {
+	name string
+	ev   *event.Event
+} {
+	var out []struct {
+		name string
+		ev   *event.Event
+	}
+	for _, c := range adapterstest.Adversarial() {
+		out = append(out, struct {
+			name string
+			ev   *event.Event
+		}{c.Name, c.Event})
+	}
+	return out
+}
+
 func stackFrames(n int) []string {
 	s := make([]string, n)
 	for i := range s {
@@ -206,8 +235,14 @@ func TestBuild(t *testing.T) {
 	t.Parallel()
 	a := newAdapter(t, templates.Defaults())
 	cases := buildCases()
+	cases = append(cases, sharedCases()...)
 	cases = append(cases, fixtureCases(t)...)
+	seen := map[string]bool{}
 	for _, tc := range cases {
+		if seen[tc.name] {
+			t.Fatalf("two cases are named %s", tc.name)
+		}
+		seen[tc.name] = true
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p, err := a.Build(tc.ev)
@@ -421,10 +456,17 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 func TestBuildEscapes(t *testing.T) {
 	t.Parallel()
 	a := newAdapter(t, templates.Defaults())
+	var cases []struct {
+		name string
+		ev   *event.Event
+	}
 	for _, tc := range buildCases() {
-		if !strings.HasPrefix(tc.name, "adversarial") {
-			continue
+		if strings.HasPrefix(tc.name, "adversarial") {
+			cases = append(cases, tc)
 		}
+	}
+	cases = append(cases, sharedCases()...)
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p, err := a.Build(tc.ev)
@@ -441,14 +483,28 @@ func TestBuildEscapes(t *testing.T) {
 				if !strings.HasSuffix(path, ".text") || isPlainText(m, path) {
 					return
 				}
-				for _, bad := range []string{"<!channel>", "<!here>", "<!everyone>", "<@U024BE7LH>", "<https://evil", "</script>"} {
+				for _, bad := range []string{"<!channel>", "<!here>", "<!everyone>", "<@U024BE7LH>", "<https://evil", "</script>", "<at>"} {
 					if strings.Contains(s, bad) {
 						t.Errorf("%s holds live markup %q: %q", path, bad, s)
 					}
 				}
 			})
-			if tc.name == "adversarial-long-commit" && !bytes.Contains(p.Body, []byte("…")) {
-				t.Error("long text was not cut visibly")
+			// Nothing that hides or reverses text, nor a control
+			// character, reaches a reader.
+			forEachString(m, "", func(path, s string) {
+				if i := strings.IndexFunc(s, templates.Unwanted); i >= 0 {
+					t.Errorf("%s holds %U: %q", path, []rune(s[i:])[0], s)
+				}
+			})
+			if strings.Contains(tc.name, "long") || strings.Contains(tc.name, "huge") {
+				if !bytes.Contains(p.Body, []byte("…")) {
+					t.Error("long text was not cut visibly")
+				}
+			}
+			// However big the event, the message stays small: a 5 MB
+			// text gives a message of a few KB, cut visibly.
+			if len(p.Body) > 16<<10 {
+				t.Errorf("payload is %d bytes", len(p.Body))
 			}
 		})
 	}
@@ -772,7 +828,7 @@ func TestSend(t *testing.T) {
 			if tc.refused {
 				u = refusedURL(t) + "/services/T000/B000/" + token
 			}
-			a, err := New(config.Destination{Name: "s", Type: config.TypeSlack, URL: config.SecretURL(u)}, nil, notify.Client(5*time.Second), zerolog.Nop())
+			a, err := New(config.Destination{Name: "s", Type: config.TypeSlack, URL: config.SecretURL(u)}, nil, notify.NewClient(5*time.Second, notify.Egress{AllowPrivate: true}), zerolog.Nop())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -872,5 +928,127 @@ func TestUnescapeHTML(t *testing.T) {
 		if bytes.Contains(got, []byte(`\u003c`)) && !strings.Contains(s, `\u003c`) {
 			t.Errorf("unescapeHTML(%s) = %s kept an escape", b, got)
 		}
+	}
+}
+
+// TestBuildChangeList: "500 changes" as a user template sees them, the
+// sender's list in .Raw, one section per change. Block Kit takes 50 blocks:
+// the message keeps 49 and a line that counts the rest, and stays valid.
+func TestBuildChangeList(t *testing.T) {
+	t.Parallel()
+	set, err := templates.Load(filepath.Join("testdata", "changes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAdapter(t, set)
+	a.OnFallback = func(name string, err error) { t.Errorf("the user template fell back: %v", err) }
+	p, err := a.Build(adapterstest.Changes500())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMessage(t, p.Body)
+	m, err := parse(p.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := m.Blocks.BlockSet
+	if len(blocks) != maxBlocks {
+		t.Fatalf("%d blocks, want %d", len(blocks), maxBlocks)
+	}
+	first := blocks[1].(*slackapi.SectionBlock).Text.Text
+	last := blocks[maxBlocks-1].(*slackapi.ContextBlock).ContextElements.Elements[0].(*slackapi.TextBlockObject).Text
+	if !strings.Contains(first, "Change 500: Say") || !strings.Contains(first, "&lt;!channel&gt;") {
+		t.Errorf("first change = %q, want the newest, escaped", first)
+	}
+	if want := fmt.Sprintf(moreBlocksMessage, 501-(maxBlocks-1)); last != want {
+		t.Errorf("last block = %q, want %q", last, want)
+	}
+	golden(t, filepath.Join("testdata", "TestBuildChangeList", "changes-500.golden.json"), p.Body)
+}
+
+// ping is a Slack control sequence that notifies people (the conformance
+// suite's rule): broadcasts, a user, a user group.
+var ping = regexp.MustCompile(`<!(?:channel|here|everyone)(?:\|[^>]*)?>|<@[UW][A-Z0-9]+(?:\|[^>]*)?>|<!subteam\^[A-Z0-9]+(?:\|[^>]*)?>`)
+
+// mentionSet is the defaults with the mentions section of the docs'
+// example: jdoe is U012AB3CD on Slack.
+func mentionSet() *templates.Set {
+	return templates.Defaults().WithMentions(templates.NewMentions([]templates.Person{
+		{Match: []string{"jdoe", "jdoe@example.com"}, Slack: "U012AB3CD", TeamsID: "jdoe@example.com", TeamsName: "Jane Doe"},
+		{Match: []string{"zoe"}, TeamsID: "zoe@example.com", TeamsName: "Zoë"}, // not on Slack
+	}))
+}
+
+// TestBuildMentions: a build that broke after a success mentions its
+// commit's author, once in the notification text and once under the
+// title, and nothing else notifies anyone, whatever the event's text
+// says. Other transitions, unknown authors and a set without mentions
+// mention no one.
+func TestBuildMentions(t *testing.T) {
+	t.Parallel()
+	a := newAdapter(t, mentionSet())
+	broken := func(mod func(*event.Event)) *event.Event {
+		return teamcityBuild(event.StatusFailed, func(e *event.Event) {
+			e.StatusText = "Tests failed: 3 (1 new), passed: 409"
+			e.Transition = "broken"
+			if mod != nil {
+				mod(e)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name    string
+		a       *Adapter
+		ev      *event.Event
+		mention bool
+	}{
+		{"mention-broken", a, broken(nil), true},
+		{"mention-broken-by-email", a, broken(func(e *event.Event) { e.Commit.Author = "Jane Doe <JDoe@Example.com>" }), true},
+		{"mention-broken-hostile-text", a, broken(func(e *event.Event) {
+			e.Project = "<@U012AB3CD> <!channel>"
+			e.Commit.Message = "cc <@U0HOSTILE> <!here> <!subteam^S0123|devs>"
+			e.Branch = "<@U012AB3CD>"
+		}), true},
+		{"still failing", a, teamcityBuild(event.StatusFailed, func(e *event.Event) { e.Transition = "still_failing" }), false},
+		{"first", a, teamcityBuild(event.StatusFailed, func(e *event.Event) { e.Transition = "first" }), false},
+		{"fixed", a, teamcityBuild(event.StatusSucceeded, func(e *event.Event) { e.Transition = "fixed" }), false},
+		{"no transition", a, teamcityBuild(event.StatusFailed, nil), false},
+		{"unknown author", a, broken(func(e *event.Event) { e.Commit.Author = "someone-else" }), false},
+		{"author not on slack", a, broken(func(e *event.Event) { e.Commit.Author = "zoe" }), false},
+		{"no mentions configured", newAdapter(t, templates.Defaults()), broken(nil), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := tc.a.Build(tc.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkMessage(t, p.Body)
+			var m map[string]any
+			if err := json.Unmarshal(p.Body, &m); err != nil {
+				t.Fatal(err)
+			}
+			var pings []string
+			forEachString(m, "", func(path, s string) {
+				if isPlainText(m, path) { // shown literally: the header
+					return
+				}
+				for _, p := range ping.FindAllString(s, -1) {
+					pings = append(pings, path+" "+p)
+				}
+			})
+			if !tc.mention {
+				if len(pings) > 0 {
+					t.Fatalf("mentions %q", pings)
+				}
+				return
+			}
+			want := []string{".blocks[1].text.text <@U012AB3CD>", ".text <@U012AB3CD>"}
+			sort.Strings(pings) // map order
+			if strings.Join(pings, "|") != strings.Join(want, "|") {
+				t.Errorf("mentions %q, want %q", pings, want)
+			}
+			golden(t, filepath.Join("testdata", "TestBuildMentions", tc.name+".golden.json"), p.Body)
+		})
 	}
 }

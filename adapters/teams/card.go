@@ -35,6 +35,10 @@ const (
 
 	// maxDepth bounds the nesting of a rendered card.
 	maxDepth = 64
+
+	// maxMentionText is the longest text holding a mention that fit
+	// leaves whole.
+	maxMentionText = 300
 )
 
 // errNotCard wraps every "the template did not render the card this
@@ -263,7 +267,7 @@ func checkMessageCard(card *node) error {
 		return fmt.Errorf("%w: sections must be an array", errNotCard)
 	}
 	if n := len(s.vals); n > maxSections {
-		s.vals = append(s.vals[:maxSections-1], note("sections", n-maxSections+1, "Teams shows at most 10 sections"))
+		s.vals = append(s.vals[:maxSections-1], note("sections", s, n-maxSections+1, "Teams shows at most 10 sections"))
 	}
 	return nil
 }
@@ -276,27 +280,10 @@ func checkMessageCard(card *node) error {
 // included ("Trojan Source"). Right-to-left text itself needs none of them.
 func sanitize(root *node) {
 	walk(root, "", func(_ string, n *node) {
-		if n.kind == 's' && strings.IndexFunc(n.str, unwanted) >= 0 {
-			n.str = strings.Map(func(r rune) rune {
-				if unwanted(r) {
-					return -1
-				}
-				return r
-			}, n.str)
+		if n.kind == 's' {
+			n.str = templates.Clean(n.str) // the same rule for every adapter
 		}
 	})
-}
-
-func unwanted(r rune) bool {
-	switch {
-	case r == '\t', r == '\n', r == '\r':
-		return false
-	case r < 0x20, r >= 0x7f && r <= 0x9f:
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-		return true
-	}
-	return false
 }
 
 // textKeys are the object keys whose string values are prose a reader
@@ -321,10 +308,13 @@ func fit(root *node, limit int) ([]byte, error) {
 	}
 	total := len(b)
 
-	// 1. Cut the longest texts, longest first.
+	// 1. Cut the longest texts, longest first. A short text holding a
+	// mention (<at>Name</at>, only the mention helper writes one) is kept
+	// whole: cut, it would no longer match its entity.
 	var texts []*node
 	walk(root, "", func(key string, n *node) {
-		if n.kind == 's' && textKeys[key] && utf8.RuneCountInString(n.str) > keepRunes {
+		if n.kind == 's' && textKeys[key] && utf8.RuneCountInString(n.str) > keepRunes &&
+			!(strings.Contains(n.str, "<at>") && utf8.RuneCountInString(n.str) <= maxMentionText) {
 			texts = append(texts, n)
 		}
 	})
@@ -370,7 +360,7 @@ func fit(root *node, limit int) ([]byte, error) {
 			list.vals = list.vals[:last]
 			dropped++
 		}
-		if n := note(listKey, dropped, "Teams accepts at most 28 KB"); n != nil {
+		if n := note(listKey, list, dropped, "Teams accepts at most 28 KB"); n != nil {
 			list.vals = append(list.vals, n)
 		}
 		total = len(root.encode())
@@ -383,8 +373,8 @@ func fit(root *node, limit int) ([]byte, error) {
 	return b, nil
 }
 
-// note is the element that stands in for n left-out elements of a list.
-func note(listKey string, n int, why string) *node {
+// note is the element that stands in for n left-out elements of list.
+func note(listKey string, list *node, n int, why string) *node {
 	text := fmt.Sprintf("… %d more left out (%s)", n, why)
 	switch listKey {
 	case "body", "items":
@@ -393,8 +383,15 @@ func note(listKey string, n int, why string) *node {
 		return obj("type", str("TextRun"), "text", str(text), "isSubtle", lit("true"))
 	case "sections":
 		return obj("text", str(text))
+	case "facts":
+		// A fact of the list's own shape: title (Adaptive Card) or name
+		// (MessageCard), and value.
+		if len(list.vals) > 0 && list.vals[0].get("name") != nil {
+			return obj("name", str("…"), "value", str(text))
+		}
+		return obj("title", str("…"), "value", str(text))
 	}
-	return nil // a fact needs a name and value of its own shape; the cut is visible anyway
+	return nil
 }
 
 // walk calls fn for every value under n with the key it sits under (the
@@ -428,4 +425,33 @@ func cutText(s string, keep int) string {
 		t = t[:len(t)-1]
 	}
 	return t + "…"
+}
+
+// keepMentions removes from a card's msteams.entities the mentions whose
+// text ("<at>Name</at>") the card's body no longer shows, cut or dropped
+// to fit: an entity must match the text it stands for. It reports whether
+// it removed any.
+func keepMentions(card *node) bool {
+	ents := card.get("msteams").get("entities")
+	if ents == nil || ents.kind != 'a' {
+		return false
+	}
+	var shown strings.Builder
+	if body := card.get("body"); body != nil {
+		walk(body, "body", func(_ string, n *node) {
+			if n.kind == 's' {
+				shown.WriteString(n.str)
+				shown.WriteByte(0)
+			}
+		})
+	}
+	kept := ents.vals[:0]
+	for _, e := range ents.vals {
+		if e.getStr("type") != "mention" || strings.Contains(shown.String(), e.getStr("text")) {
+			kept = append(kept, e)
+		}
+	}
+	removed := len(kept) < len(ents.vals)
+	ents.vals = kept
+	return removed
 }

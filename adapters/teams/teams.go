@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -64,7 +63,8 @@ var _ interface {
 } = (*Adapter)(nil)
 
 // New builds the adapter for d. A nil set means the embedded defaults; a
-// nil client one from notify.Client with the default timeout.
+// nil client one from notify.Client with the default timeout and egress
+// rules. A client must come from notify.NewClient (or Client).
 func New(d config.Destination, set *templates.Set, client *http.Client, log zerolog.Logger) (*Adapter, error) {
 	cfg, err := newConfig(d)
 	if err != nil {
@@ -75,6 +75,10 @@ func New(d config.Destination, set *templates.Set, client *http.Client, log zero
 	}
 	if client == nil {
 		client = notify.Client(config.DefaultTimeout)
+	}
+	// Every request is held to the teams host allowlist as well.
+	if client, err = notify.ForType(client, config.TypeTeams); err != nil {
+		return nil, fmt.Errorf("teams: %w", err)
 	}
 	return &Adapter{cfg: cfg, set: set, client: client, log: log}, nil
 }
@@ -133,9 +137,13 @@ func (a *Adapter) build(s *templates.Set, ev *event.Event) ([]byte, error) {
 	}
 	// The bare card must fit too with the envelope around it: a custom
 	// flow most likely posts it in the same one.
-	b, err := fitted(name, envelope(card), budget)
+	env := envelope(card)
+	b, err := fitted(name, env, budget)
 	if err != nil {
 		return nil, err
+	}
+	if keepMentions(card) {
+		b = env.encode() // smaller than what fitted
 	}
 	if a.cfg.Format == config.FormatAdaptiveCard {
 		return card.encode(), nil
@@ -173,7 +181,7 @@ func (a *Adapter) Send(ctx context.Context, p notify.Payload) (retry bool, err e
 		accept = acceptConnector
 	}
 	retry, err = notify.Post(ctx, a.client, a.cfg.URL.Value(), p, accept)
-	return retry, a.redact(err)
+	return retry, err
 }
 
 // acceptWorkflows takes a Workflows trigger's answer: 202 (accepted, the
@@ -244,38 +252,4 @@ func (a *Adapter) Shrink(p notify.Payload) (notify.Payload, error) {
 		return notify.Payload{}, errors.New("teams: shrink: the payload cannot be made smaller")
 	}
 	return notify.Payload{Body: b, ContentType: p.ContentType}, nil
-}
-
-// redact removes the destination URL's path and query, where its
-// credentials are, from an error's text. notify never puts them there, but
-// an answer's body could echo them, maybe cut short: from wherever one
-// starts, the text up to the next space goes.
-func (a *Adapter) redact(err error) error {
-	var e *notify.Error
-	if !errors.As(err, &e) {
-		return err
-	}
-	secrets := []string{"sig="}
-	if u, perr := url.Parse(a.cfg.URL.Value()); perr == nil {
-		if p := u.EscapedPath(); len(p) > 1 {
-			secrets = append(secrets, p, u.Path)
-		}
-		if u.RawQuery != "" {
-			secrets = append(secrets, u.RawQuery)
-		}
-	}
-	for _, s := range secrets {
-		for range 8 { // a bound, in case a secret holds "***"
-			i := strings.Index(e.Reason, s)
-			if i < 0 {
-				break
-			}
-			end := strings.IndexAny(e.Reason[i:], " \t")
-			if end < 0 {
-				end = len(e.Reason) - i
-			}
-			e.Reason = e.Reason[:i] + "***" + e.Reason[i+end:]
-		}
-	}
-	return err
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/herald-ci/herald/adapters/adapterstest"
 	"github.com/herald-ci/herald/adapters/teams"
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/event"
@@ -53,20 +54,8 @@ type buildCase struct {
 	ev   *event.Event
 }
 
-const sha = "9b1c3e7f2a4d5b6c7d8e9f0011223344556677aa"
-
-func baseBuild(status event.Status) *event.Event {
-	return &event.Event{
-		Source: "teamcity", Type: "BUILD_FINISHED", Kind: event.KindBuild, Status: status,
-		Project: "Sample Web", ProjectID: "SampleWeb", BuildConfig: "Client", BuildConfigID: "SampleWeb_Client",
-		BuildID: "9041", Number: "142", Branch: "refs/heads/main", DefaultBranch: true,
-		URL:      "https://ci.example.com/buildConfiguration/SampleWeb_Client/9041",
-		Commit:   event.Commit{SHA: sha, Author: "dana", Message: "Fix the flaky login test\n\nIt waited on a fixed timer.", URL: "https://git.example.com/web/commit/" + sha},
-		Trigger:  event.Trigger{Type: "vcs", Text: "Git"},
-		Agent:    event.Agent{Name: "linux-04"},
-		Duration: 3*time.Minute + 12*time.Second,
-	}
-}
+// baseBuild is the shared build event (adapterstest.Build).
+func baseBuild(status event.Status) *event.Event { return adapterstest.Build(status) }
 
 func handBuilt() []buildCase {
 	succeeded := baseBuild(event.StatusSucceeded)
@@ -170,122 +159,13 @@ func handBuilt() []buildCase {
 	}
 }
 
+// adversarial are the events every adapter's goldens share
+// (adapters/adapterstest): special characters, empty fields, 100 KB and
+// 5 MB texts, 200 stack frames, 500 changes, 500 links.
 func adversarial() []buildCase {
-	build := func(f func(ev *event.Event)) *event.Event {
-		ev := baseBuild(event.StatusFailed)
-		f(ev)
-		return ev
-	}
-	long := strings.Repeat("0123456789 abcdefghij ", 100_000/22+1)[:100_000]
-	frames := make([]string, 200)
-	for i := range frames {
-		frames[i] = fmt.Sprintf("%d com.example.deep.Recursion.call$lambda_%d (Recursion.kt:%d)", i, i, 10+i)
-	}
-	minimal := func(k event.Kind, s event.Status) *event.Event { return &event.Event{Kind: k, Status: s} }
-	return []buildCase{
-		{"quotes", build(func(ev *event.Event) {
-			ev.Project, ev.BuildConfig = `The "quoted" project`, `it's`
-			ev.Branch = `feature/"x"`
-			ev.Commit.Message = `Say "hello" and 'bye'`
-			ev.StatusText = `"Exit code 1"`
-		})},
-		{"backslashes", build(func(ev *event.Event) {
-			ev.Project = `C:\ci\agent\`
-			ev.Branch = `back\slash\`
-			ev.Commit.Message = `escape \n literally \\ and \" here \`
-			ev.StatusText = `\u2028 is not a line separator here \`
-		})},
-		{"newlines", build(func(ev *event.Event) {
-			ev.StatusText = "line one\nline two\r\nline three"
-			ev.Commit.Message = "subject\nbody\n\nmore body"
-			ev.Reason = "first\nsecond"
-			ev.Project = "multi\nline\rproject"
-		})},
-		{"script-tags", build(func(ev *event.Event) {
-			ev.Project = `</script><script>alert(1)</script>`
-			ev.Commit.Message = `<img src=x onerror=alert(1)> & <at>everyone</at>`
-			ev.Links = []event.Link{{Title: "<b>bold</b></script>", URL: "https://ci.example.com/x?a=<b>"}}
-		})},
-		{"line-separators", build(func(ev *event.Event) {
-			ev.Project = "before\u2028after\u2029end"
-			ev.Commit.Message = "js\u2028breaker"
-			ev.StatusText = "\u2028\u2029"
-		})},
-		{"emoji", build(func(ev *event.Event) {
-			ev.Project = "🚀 Rocket 👨‍👩‍👧 family"
-			ev.Branch = "feat/🎉-party"
-			ev.Commit.Message = "✨ sparkle 🐛 bug 🇺🇦 flag"
-			ev.Agent.Name = "🤖"
-		})},
-		{"right-to-left", build(func(ev *event.Event) {
-			ev.Project, ev.BuildConfig = "مشروع النشر", "בנייה ראשית"
-			ev.Commit.Message = "\u202Egnp.exe tricky override"
-			ev.Trigger = event.Trigger{User: "דנה"}
-		})},
-		{"markdown", build(func(ev *event.Event) {
-			ev.Project = "**bold** _it_ [link](http://evil.example) # heading ~strike~ `code`"
-			ev.Branch = "feature/a_b_c*d*"
-			ev.Commit.Message = "- not a list\n1. not numbered"
-		})},
-		{"control-and-invalid-utf8", build(func(ev *event.Event) {
-			ev.Project = "bell\x07 esc\x1b[31m nul\x00 del\x7f"
-			ev.BuildConfig = "bad \xff\xfe utf8"
-			ev.Commit.Message = "half a rune \xe2\x82"
-		})},
-		{"long-commit-message", build(func(ev *event.Event) { ev.Commit.Message = long })},
-		{"huge-fields", build(func(ev *event.Event) {
-			ev.Project, ev.BuildConfig, ev.Number, ev.Branch = long, long, long, long
-			ev.StatusText, ev.Reason, ev.Commit.Message, ev.Commit.Author = long, long, long, long
-			ev.Trigger.User, ev.Agent.Name, ev.Platform = long, long, long
-			ev.Commit.SHA = long
-		})},
-		{"huge-crash", &event.Event{
-			Kind: event.KindCrash, Status: event.StatusCreated,
-			AppName: strings.Repeat("\u2028", 10_000), Platform: strings.Repeat(`\`, 10_000),
-			Crash: event.Crash{
-				Reason:     strings.Repeat("<\u2028>\\\"", 20_000),
-				StackTrace: slicesRepeat(strings.Repeat("\u2028\\", 5_000), 300),
-				AppVersion: long, Name: long, File: long, Line: 1,
-			},
-		}},
-		{"huge-release", &event.Event{
-			Kind: event.KindRelease, Status: event.StatusPublished, AppName: long,
-			Release: event.Release{Notes: strings.Repeat("<\\\u2028>", 50_000), ShortVersion: long, Version: long, MinOS: long, BundleID: long},
-		}},
-		{"stack-200-frames", &event.Event{
-			Source: "appcenter", Kind: event.KindCrash, Status: event.StatusCreated, AppName: "Deep",
-			Crash: event.Crash{Reason: "java.lang.StackOverflowError", StackTrace: frames},
-		}},
-		{"bad-urls", build(func(ev *event.Event) {
-			ev.URL = "javascript:alert(1)"
-			ev.Commit.URL = "/relative/commit"
-			ev.Links = []event.Link{
-				{Title: "ftp", URL: "ftp://files.example.com/x"},
-				{Title: "space", URL: "https://ok.example.com/a b"},
-				{Title: "data", URL: "data:text/html,<script>alert(1)</script>"},
-				{Title: "Good link", URL: "https://ok.example.com/good"},
-				{Title: "huge", URL: "https://ok.example.com/" + strings.Repeat("a", 5000)},
-			}
-		})},
-		{"many-links", build(func(ev *event.Event) {
-			for i := range 10 {
-				ev.Links = append(ev.Links, event.Link{Title: fmt.Sprintf("Link %d with a title far longer than any button should show", i), URL: fmt.Sprintf("https://ci.example.com/l/%d", i)})
-			}
-		})},
-		{"minimal-build", minimal(event.KindBuild, event.StatusSucceeded)},
-		{"minimal-crash", minimal(event.KindCrash, event.StatusCreated)},
-		{"minimal-release", minimal(event.KindRelease, event.StatusPublished)},
-		{"minimal-agent", minimal(event.KindAgent, event.StatusRegistered)},
-		{"minimal-test", minimal(event.KindTest, event.StatusPing)},
-		{"minimal-unknown-kind", minimal("deploy", "done")},
-		{"empty-event", &event.Event{}},
-	}
-}
-
-func slicesRepeat(s string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = s
+	var out []buildCase
+	for _, c := range adapterstest.Adversarial() {
+		out = append(out, buildCase{c.Name, c.Event})
 	}
 	return out
 }
@@ -669,7 +549,7 @@ func TestSend(t *testing.T) {
 					defer srv.Close()
 				}
 				a, err := teams.New(config.Destination{Name: "t", Type: "teams", URL: config.SecretURL(url), Format: format},
-					nil, notify.Client(5*time.Second), zerolog.New(io.Discard))
+					nil, notify.NewClient(5*time.Second, notify.Egress{AllowPrivate: true}), zerolog.New(io.Discard))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -732,7 +612,7 @@ func TestSendRedirectNotFollowed(t *testing.T) {
 	src := httptest.NewServer(http.RedirectHandler(target.URL+"/steal", http.StatusTemporaryRedirect))
 	defer src.Close()
 	a, err := teams.New(config.Destination{Name: "t", Type: "teams", URL: config.SecretURL(src.URL + "/hook?sig=SECRETSIG")},
-		nil, notify.Client(5*time.Second), zerolog.New(io.Discard))
+		nil, notify.NewClient(5*time.Second, notify.Egress{AllowPrivate: true}), zerolog.New(io.Discard))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -825,6 +705,239 @@ func TestShrink(t *testing.T) {
 		small, _ := a.Build(&event.Event{Kind: event.KindBuild, Status: event.StatusFailed})
 		if _, err := a.Shrink(small); err == nil {
 			t.Errorf("%s: a minimal card shrank", format)
+		}
+	}
+}
+
+// TestBuildChangeList: "500 changes" as a user template sees them, the
+// sender's list in .Raw, one fact per change: far over 28 KB. The card
+// keeps the newest changes and a fact that counts the others, in every
+// format.
+func TestBuildChangeList(t *testing.T) {
+	t.Parallel()
+	set, err := templates.Load(filepath.Join("testdata", "changes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range formats {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			var logs bytes.Buffer
+			p, err := newAdapter(t, format, set, zerolog.New(&logs)).Build(adapterstest.Changes500())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if logs.Len() > 0 {
+				t.Fatalf("the user template fell back: %s", logs.String())
+			}
+			checkPayload(t, format, p.Body)
+			s := string(p.Body)
+			for _, want := range []string{`Change 500: Say \"hi\" \\\\ C:\\\\temp\\\\`, "Change 499", "more left out (Teams accepts at most 28 KB)"} {
+				if !strings.Contains(s, want) {
+					t.Errorf("payload lacks %s", want)
+				}
+			}
+			if strings.Contains(s, "Change 1 ") {
+				t.Error("the oldest change is in: nothing was left out")
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, p.Body, "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			pretty.WriteByte('\n')
+			golden(t, filepath.Join("testdata", "TestBuildChangeList", format, "changes-500.golden.json"), pretty.Bytes())
+		})
+	}
+}
+
+// TestBuildMentions: in the Adaptive Card formats, a build that broke after
+// a success mentions its commit's author: one <at>Jane Doe</at> in the
+// card's text and its entity in msteams.entities (Teams' incoming-webhook
+// mention format). A MessageCard cannot mention: it shows no <at> tag.
+// Other transitions, unknown authors and a set without mentions give no
+// entity and no tag, and event text saying <at>...</at> stays escaped.
+func TestBuildMentions(t *testing.T) {
+	t.Parallel()
+	set := templates.Defaults().WithMentions(templates.NewMentions([]templates.Person{
+		{Match: []string{"jdoe", "jdoe@example.com"}, Slack: "U012AB3CD", TeamsID: "jdoe@example.com", TeamsName: "Jane Doe"},
+		{Match: []string{"dana"}, TeamsID: "87d349ed-44d7-43e1-9a83-5f2406dee5bd", TeamsName: "Dana Scully"},
+		{Match: []string{"zoe"}, Slack: "U0987ZYXW"}, // not on Teams
+	}))
+	broken := func(mod func(*event.Event)) *event.Event {
+		ev := baseBuild(event.StatusFailed)
+		ev.StatusText = "Tests failed: 3 (2 new), passed: 209"
+		ev.Transition = "broken"
+		if mod != nil {
+			mod(ev)
+		}
+		return ev
+	}
+	type entity struct {
+		Type      string `json:"type"`
+		Text      string `json:"text"`
+		Mentioned struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"mentioned"`
+	}
+	for _, tc := range []struct {
+		name    string
+		set     *templates.Set
+		ev      *event.Event
+		id, who string // the mention, "" for none
+	}{
+		{"mention-broken", set, broken(nil), "87d349ed-44d7-43e1-9a83-5f2406dee5bd", "Dana Scully"},
+		{"mention-broken-hostile-text", set, broken(func(ev *event.Event) {
+			ev.Commit.Author = "JDoe@example.com"
+			ev.Project = "<at>Jane Doe</at> **team**"
+			ev.Commit.Message = "cc <at>Everyone</at> and <at>Jane Doe</at>"
+		}), "jdoe@example.com", "Jane Doe"},
+		{"mention-broken-huge-event", set, broken(func(ev *event.Event) {
+			long := strings.Repeat("0123456789 abcdefghij ", 5_000)
+			ev.Commit.Author = "jdoe"
+			ev.Project, ev.BuildConfig, ev.Number, ev.Branch = long, long, long, long
+			ev.StatusText, ev.Reason, ev.Commit.Message = long, long, long
+			ev.Trigger.User, ev.Agent.Name, ev.Platform = long, long, long
+		}), "jdoe@example.com", "Jane Doe"},
+		{"still failing", set, func() *event.Event { ev := broken(nil); ev.Transition = "still_failing"; return ev }(), "", ""},
+		{"fixed", set, func() *event.Event {
+			ev := baseBuild(event.StatusSucceeded)
+			ev.Transition = "fixed"
+			return ev
+		}(), "", ""},
+		{"unknown author", set, broken(func(ev *event.Event) { ev.Commit.Author = "someone-else" }), "", ""},
+		{"author not on teams", set, broken(func(ev *event.Event) { ev.Commit.Author = "zoe" }), "", ""},
+		{"no mentions configured", nil, broken(nil), "", ""},
+	} {
+		for _, format := range formats {
+			t.Run(tc.name+"/"+format, func(t *testing.T) {
+				t.Parallel()
+				p, err := newAdapter(t, format, tc.set, zerolog.New(io.Discard)).Build(tc.ev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkPayload(t, format, p.Body)
+				var card struct {
+					Type        string
+					Attachments []struct{ Content json.RawMessage }
+					MSTeams     struct{ Entities []entity } `json:"msteams"`
+				}
+				body := p.Body
+				if err := json.Unmarshal(body, &card); err != nil {
+					t.Fatal(err)
+				}
+				if format == config.FormatWorkflows {
+					body = card.Attachments[0].Content
+					card.MSTeams.Entities = nil
+					if err := json.Unmarshal(body, &card); err != nil {
+						t.Fatal(err)
+					}
+				}
+				tags := atTags(t, body)
+				if tc.id == "" || format == config.FormatMessageCard {
+					if tags > 0 || len(card.MSTeams.Entities) > 0 || strings.Contains(string(body), "entities") {
+						t.Fatalf("mentions someone: %d <at> tags, entities %+v", tags, card.MSTeams.Entities)
+					}
+					if tc.id != "" { // the MessageCard of a mention case
+						golden(t, filepath.Join("testdata", "TestBuildMentions", format, tc.name+".golden.json"), indent(t, p.Body))
+					}
+					return
+				}
+				tag := "<at>" + tc.who + "</at>"
+				if tags != 1 || !strings.Contains(string(body), tag) {
+					t.Errorf("%d <at> tags, want one %s", tags, tag)
+				}
+				if len(card.MSTeams.Entities) != 1 {
+					t.Fatalf("entities %+v, want one", card.MSTeams.Entities)
+				}
+				e := card.MSTeams.Entities[0]
+				if e.Type != "mention" || e.Text != tag || e.Mentioned.ID != tc.id || e.Mentioned.Name != tc.who {
+					t.Errorf("entity %+v, want a mention of %s (%s) as %s", e, tc.who, tc.id, tag)
+				}
+				golden(t, filepath.Join("testdata", "TestBuildMentions", format, tc.name+".golden.json"), indent(t, p.Body))
+			})
+		}
+	}
+}
+
+// atTags counts the <at> tags of a card's texts: its msteams entities and
+// a MessageCard's summary (plain text, for notifications) left out.
+func atTags(t *testing.T, card []byte) int {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(card, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "msteams")
+	delete(m, "summary")
+	n := 0
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		case string:
+			n += strings.Count(x, "<at>")
+		}
+	}
+	walk(m)
+	return n
+}
+
+func indent(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, b, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	pretty.WriteByte('\n')
+	return pretty.Bytes()
+}
+
+// TestBuildMentionDropped: when a card must lose the block that holds a
+// mention to fit Teams' 28 KB, its entity goes too: an entity without its
+// <at> text would not match anything in the card.
+func TestBuildMentionDropped(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tmpl := `{{ define "teams.build.card" }}{"type": "AdaptiveCard", "version": "1.4",
+	  "msteams": {"width": "Full", "entities": [{{ json (mentionEntity .) }}]},
+	  "body": [{"type": "Container", "items": [{"type": "TextBlock", "text": "title"}]}
+	  {{- range .Crash.StackTrace }}, {"type": "TextBlock", "text": {{ json . }}}{{ end }},
+	  {"type": "TextBlock", "text": {{ json (printf "cc %s" (mention . "teams")) }}}]}{{ end }}`
+	if err := os.WriteFile(filepath.Join(dir, "teams.tmpl"), []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := templates.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set = set.WithMentions(templates.NewMentions([]templates.Person{{Match: []string{"dana"}, TeamsID: "dana@example.com", TeamsName: "Dana"}}))
+	for _, n := range []int{3, 3000} {
+		ev := baseBuild(event.StatusFailed)
+		ev.Transition = "broken"
+		for i := range n {
+			ev.Crash.StackTrace = append(ev.Crash.StackTrace, fmt.Sprintf("filler line %d", i))
+		}
+		var logs bytes.Buffer
+		p, err := newAdapter(t, config.FormatWorkflows, set, zerolog.New(&logs)).Build(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if logs.Len() > 0 {
+			t.Fatalf("the user template fell back: %s", logs.String())
+		}
+		checkPayload(t, config.FormatWorkflows, p.Body)
+		kept := strings.Contains(string(p.Body), "cc <at>Dana</at>")
+		entity := strings.Contains(string(p.Body), `"mentioned":{"id":"dana@example.com"`)
+		if kept != entity || kept != (n == 3) {
+			t.Errorf("%d lines: the mention's text is kept %v, its entity %v", n, kept, entity)
 		}
 	}
 }

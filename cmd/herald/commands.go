@@ -19,6 +19,7 @@ import (
 	"github.com/herald-ci/herald/internal/delivery"
 	"github.com/herald-ci/herald/internal/metrics"
 	"github.com/herald-ci/herald/internal/notify"
+	"github.com/herald-ci/herald/internal/reload"
 	"github.com/herald-ci/herald/internal/server"
 	"github.com/herald-ci/herald/internal/store"
 	"github.com/herald-ci/herald/sources"
@@ -34,11 +35,22 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// parse parses args into fs. For -h it returns a helpRequest, which run
+// answers on stdout with exit 0 (help.go); the flag package's own usage,
+// which it prints for -h as for an error, is printed for errors only.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		return helpRequest{fs}
 	}
-	return nil
+	usage()
+	return usageError{err}
 }
 
 func loadConfig(path string) (*config.Config, error) {
@@ -83,13 +95,39 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	client := notify.Client(cfg.LongestTimeout()) // destinations may set a longer timeout
+	// Beyond loopback, every enabled source must authenticate or say insecure: true.
+	insecure, err := cfg.CheckExposure()
+	if err != nil {
+		return err
+	}
+	for _, name := range insecure {
+		log.Warn().Str("source", name).Msg("source accepts requests without authentication (sources." + name + ".insecure: true)")
+	}
+	if cfg.Egress.AllowPrivate {
+		log.Warn().Bool("allow_http", cfg.Egress.AllowHTTP).Msg("egress.allow_private is on: destinations on loopback and private addresses are allowed")
+	}
+	// The configuration is the file's plus the destinations the admin API
+	// stored (reload.go), read before the store opens: the queue's job
+	// timeout and attempt limit must cover those too.
+	rc := &runtimeConfig{reloadSetup: reloadSetup{path: *configPath, listen: *listen}, log: log}
+	stored, err := store.ReadDestinations(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN.Value()})
+	if err != nil {
+		return err
+	}
+	cfg, storedErr := rc.start(cfg, stored)
+	if cfg == nil {
+		return storedErr
+	}
+	if storedErr != nil {
+		log.Error().Err(storedErr).Msg("destinations created through the admin API are not in force: the configuration with them does not load; fix or delete them through the API")
+	}
+	client := notify.NewClient(cfg.LongestTimeout(), cfg.Egress.Policy()) // destinations may set a longer timeout
 	set, err := adapters.NewSet(cfg, client, log)
 	if err != nil {
 		return err
 	}
 	m := metrics.New()
-	set.OnFallback(func(error) { m.TemplateFallbacks.Inc() })
+	set.OnFallback(m.TemplateFallback)
 	rt := &server.Runtime{Config: cfg, Adapters: set}
 
 	// The workers look destinations up in whatever runtime is current.
@@ -100,6 +138,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Policies: func(name string) (delivery.Policy, bool) {
 			return delivery.PolicyOf(srv.Runtime().Config, name)
 		},
+		Metrics: m,
 	}, log)
 	if err := delivery.Register(workers, worker); err != nil {
 		return err
@@ -108,12 +147,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, store.Config{
+	scfg := store.Config{
 		Driver:      cfg.Store.Driver,
 		DSN:         cfg.Store.DSN.Value(),
 		MaxAttempts: delivery.JobMaxAttempts(cfg), // covers every destination's own limit
 		JobTimeout:  cfg.LongestTimeout(),
-	}, workers, log)
+	}
+	st, err := store.Open(ctx, scfg, workers, log)
 	if err != nil {
 		return err
 	}
@@ -124,6 +164,25 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv = server.New(rt, st, m, log)
+	m.SetBuildInfo(version)
+	m.ConfigLoaded(time.Now(), false)
+	if storedErr != nil {
+		m.ConfigReloadFailed()
+	}
+	m.WatchDestinations(delivery.Gauges{Worker: worker, Store: st, Config: func() *config.Config { return srv.Runtime().Config }})
+	// Reloads (SIGHUP, file watch, POST /-/reload) swap srv's runtime; the
+	// worker reads it for every job. reload.go.
+	rctx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	rc.jobTimeout, rc.jobMaxAttempts, rc.store = scfg.JobTimeout, scfg.MaxAttempts, st
+	rl := startReload(rctx, rc, srv, m, log)
+	if cfg.Store.Driver == "postgres" {
+		// Replicas: another one's admin API may change the destinations.
+		go pollDestinations(rctx, st, rc.seen.Load, func(trigger string) error {
+			_, err := rl.Reload(trigger)
+			return err
+		}, destinationsPoll, log)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -132,6 +191,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := st.Start(ctx); err != nil {
 		return err
 	}
+	srv.MountAdmin(http.MethodPost, reload.Path, rl.Handler(), config.RoleManager)
 	hs := srv.HTTPServer(cfg.Listen)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
@@ -186,17 +246,24 @@ func cmdRender(args []string, stdout, stderr io.Writer) error {
 	if !ok && !*all {
 		return usagef("render: --source %q is not one of %v", *source, sources.Names())
 	}
-	var globalDir string
+	var (
+		globalDir string
+		mentions  *templates.Mentions
+	)
 	if *configPath != "" {
 		cfg, err := config.Load(*configPath)
 		if err != nil {
 			return err
 		}
 		globalDir = cfg.TemplatesDir
+		mentions = adapters.MentionTable(cfg.Mentions)
 	}
 	ts, err := templates.Load(globalDir, *templatesDir)
 	if err != nil {
 		return err
+	}
+	if mentions != nil {
+		ts = ts.WithMentions(mentions)
 	}
 	if *all {
 		names := renderAdapters
@@ -249,7 +316,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := adapters.NewSet(cfg, notify.Client(cfg.Delivery.Timeout), zerolog.Nop()); err != nil {
+	if _, err := adapters.NewSet(cfg, notify.NewClient(cfg.Delivery.Timeout, cfg.Egress.Policy()), zerolog.Nop()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d destinations)\n", *configPath, len(cfg.Destinations))

@@ -63,7 +63,7 @@ func cmdSendTest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return usagef("send-test: no destination %q in the config", *dest)
 	}
 	log := zerolog.New(stderr).With().Timestamp().Logger()
-	set, err := adapters.NewSet(cfg, notify.Client(cfg.LongestTimeout()), log)
+	set, err := adapters.NewSet(cfg, notify.NewClient(cfg.LongestTimeout(), cfg.Egress.Policy()), log)
 	if err != nil {
 		return err
 	}

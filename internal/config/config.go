@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,8 +22,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/herald-ci/herald/internal/event"
-	"github.com/herald-ci/herald/internal/notify"
+	"github.com/herald-ci/herald/internal/fields"
 )
 
 // Destination types.
@@ -90,6 +90,7 @@ type Config struct {
 	Limits       Limits            `yaml:"limits"`
 	Delivery     Delivery          `yaml:"delivery"`
 	Projects     []Project         `yaml:"projects,omitempty"` // project hierarchy with inherited rules (rules.go)
+	Mentions     []Mention         `yaml:"mentions,omitempty"` // commit authors' chat accounts, for mentions (mentions.go)
 	Destinations []Destination     `yaml:"destinations"`
 
 	// dir is the directory relative paths in the file are resolved against.
@@ -108,6 +109,9 @@ type Limits struct {
 	// MaxQueueDepth, when positive, makes ingest answer 503 (and readiness
 	// fail) while more deliveries than this wait to be sent. 0: no limit.
 	MaxQueueDepth int64 `yaml:"max_queue_depth"`
+	// MaxConcurrentRequests bounds the ingest requests served at once; more
+	// get 503 with Retry-After (default and validation in sources.go).
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 }
 
 // Delivery tunes the delivery workers.
@@ -125,7 +129,7 @@ type Destination struct {
 	Type         string    `yaml:"type"`
 	URL          SecretURL `yaml:"url,omitempty"`
 	URLFile      string    `yaml:"url_file,omitempty"`
-	Events       []string  `yaml:"events,omitempty"`
+	Events       Events    `yaml:"events,omitempty"` // herald or TeamCity names (rules.go)
 	Format       string    `yaml:"format,omitempty"` // teams only
 	TemplatesDir string    `yaml:"templates_dir,omitempty"`
 
@@ -157,6 +161,15 @@ type Destination struct {
 	Timeout time.Duration `yaml:"timeout,omitempty"`
 	// CircuitBreaker pauses the URL after consecutive retryable failures.
 	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker,omitempty"`
+
+	// Set at run time by the admin API (runtime.go), never in the file.
+
+	// Disabled keeps the destination (its queued deliveries still go out)
+	// but routes no new event to it.
+	Disabled bool `yaml:"-"`
+	// Origin is OriginAPI for a destination created through the admin
+	// API; empty for the file's own.
+	Origin string `yaml:"-"`
 }
 
 // BasicAuth is a username and a password (or a file holding it).
@@ -183,12 +196,27 @@ func (b *BasicAuth) readFile(c *Config) error {
 	return nil
 }
 
+// maxSecretFileBytes bounds a *_file secret. Secrets are short; the bound
+// keeps a wrong path (/dev/zero, a log file) from hanging the load or
+// filling memory.
+const maxSecretFileBytes = 64 << 10
+
 // readSecretFile reads a *_file secret: the file's content without the
-// trailing newline editors add.
+// trailing newline editors add. It reads at most maxSecretFileBytes+1
+// bytes; a larger file is an error that never quotes the content (the
+// caller names the key).
 func readSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileBytes+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxSecretFileBytes {
+		return "", fmt.Errorf("larger than %d KiB", maxSecretFileBytes>>10)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
@@ -371,7 +399,7 @@ func Load(path string) (*Config, error) {
 func Parse(b []byte, dir string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, err
+		return nil, redactYAML(err)
 	}
 	if err := expandEnv(&root); err != nil {
 		return nil, err
@@ -387,7 +415,7 @@ func Parse(b []byte, dir string) (*Config, error) {
 		if err := dec.Decode(&probe); err != nil {
 			var te *yaml.TypeError
 			if !errors.As(err, &te) {
-				return nil, err
+				return nil, redactYAML(err)
 			}
 			var unknown []string
 			for _, e := range te.Errors {
@@ -400,7 +428,7 @@ func Parse(b []byte, dir string) (*Config, error) {
 			}
 		}
 		if err := root.Decode(c); err != nil {
-			return nil, err
+			return nil, redactYAML(err)
 		}
 	}
 	c.setDefaults()
@@ -488,12 +516,12 @@ func (c *Config) readFiles() error {
 			errs = append(errs, fmt.Errorf("destination %q: url and url_file are both set", d.Name))
 			continue
 		}
-		b, err := os.ReadFile(d.URLFile)
+		v, err := readSecretFile(d.URLFile)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("destination %q: url_file: %w", d.Name, err))
 			continue
 		}
-		d.URL = SecretURL(strings.TrimSpace(string(b)))
+		d.URL = SecretURL(strings.TrimSpace(v))
 	}
 	return errors.Join(errs...)
 }
@@ -551,7 +579,7 @@ func (c *Config) Validate() error {
 		seen[d.Name] = true
 		switch d.Type {
 		case TypeSlack, TypeTeams, TypeWebhook:
-			if err := c.checkURL(d.URL.Value()); err != nil {
+			if err := c.CheckDestinationURL(d.Type, d.URL.Value()); err != nil {
 				add("%s: url: %w", where, err)
 			}
 		case TypeConsole:
@@ -575,6 +603,19 @@ func (c *Config) Validate() error {
 				add("%s: events: %w", where, err)
 			}
 		}
+		if len(d.Fields) > 0 && d.Type != TypeWebhook {
+			add("%s: fields applies to webhook destinations only", where)
+		}
+		if _, err := fields.ParseAll(d.Fields); err != nil {
+			add("%s: %w", where, err)
+		}
+		if d.BasicAuth != nil {
+			if d.Type != TypeWebhook {
+				add("%s: basic_auth applies to webhook destinations only", where)
+			} else if d.BasicAuth.Username == "" {
+				add("%s: basic_auth.username is required", where)
+			}
+		}
 		for _, e := range d.validateDelivery() {
 			add("%s: %s", where, e)
 		}
@@ -584,6 +625,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateAPI()...)
 	errs = append(errs, c.validateEgress()...)
 	errs = append(errs, c.validateRules()...)
+	errs = append(errs, c.validateMentions()...)
 	return errors.Join(errs...)
 }
 
@@ -611,61 +653,22 @@ func (c *Config) checkSharedURLs() []error {
 	return errs
 }
 
-// checkURL accepts http(s) URLs with a host; loopback and private
-// addresses only when egress.allow_private is set. The guard on the
-// address actually dialled belongs to the delivery client.
-func (c *Config) checkURL(raw string) error {
-	if raw == "" {
-		return errors.New("required")
-	}
-	u, ok := notify.HTTPURL(raw)
-	if !ok {
-		return errors.New("must be an absolute http or https URL")
-	}
-	if !c.Egress.AllowPrivate && IsPrivateHost(u.Hostname()) {
-		return fmt.Errorf("%s is a loopback or private address; set egress.allow_private: true to allow it", u.Hostname())
-	}
-	return nil
-}
-
-// IsPrivateHost reports whether host names this machine or a private,
-// link-local or unspecified address.
-func IsPrivateHost(host string) bool {
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	if ip == nil {
-		return false
-	}
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified()
-}
-
-// CheckEventName accepts "<kind>", "<kind>.*" and "<kind>.<status>" for the
-// kinds and statuses in event.Statuses, and "*".
+// CheckEventName accepts one entry of an events list: a herald name
+// ("<kind>", "<kind>.*", "<kind>.<status>", "build.<transition>", "*") or a
+// TeamCity name, or several separated by ';' (ExpandEvents, rules.go).
 func CheckEventName(name string) error {
-	if name == "*" {
-		return nil
-	}
-	kind, status, _ := strings.Cut(name, ".")
-	statuses, ok := event.Statuses[event.Kind(kind)]
-	if !ok {
-		kinds := make([]string, 0, len(event.Statuses))
-		for k := range event.Statuses {
-			kinds = append(kinds, string(k))
-		}
-		slices.Sort(kinds)
-		return fmt.Errorf("%q: unknown kind %q (valid: %s)", name, kind, strings.Join(kinds, ", "))
-	}
-	if status == "" || status == "*" || slices.Contains(statuses, event.Status(status)) {
-		return nil
-	}
-	valid := make([]string, len(statuses))
-	for i, s := range statuses {
-		valid[i] = kind + "." + string(s)
-	}
-	return fmt.Errorf("%q: unknown status (valid: %s)", name, strings.Join(valid, ", "))
+	_, err := ExpandEvents([]string{name})
+	return err
+}
+
+// yamlValueRE matches the values yaml.v3 quotes in its errors
+// ("cannot unmarshal !!str `https://hooks…` into int").
+var yamlValueRE = regexp.MustCompile("`[^`]*`")
+
+// redactYAML drops the values yaml.v3 quotes in its messages: one may be a
+// secret (a webhook URL given a wrong type). The line and the types stay.
+func redactYAML(err error) error {
+	return errors.New(yamlValueRE.ReplaceAllString(err.Error(), "the value"))
 }
 
 // envRE matches ${VAR} and ${VAR:-default}.

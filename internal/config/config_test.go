@@ -154,6 +154,9 @@ func TestNoSecretInDump(t *testing.T) {
 func TestExampleConfigLoads(t *testing.T) {
 	t.Setenv("SLACK_WEBHOOK_URL", slackURL)
 	t.Setenv("TEAMS_WEBHOOK_URL", "https://example.webhook.office.com/webhookb2/abc/IncomingWebhook/def/ghi")
+	t.Setenv("TEAMCITY_WEBHOOK_PASSWORD", "a-teamcity-password")
+	t.Setenv("APPCENTER_WEBHOOK_TOKEN", "an-appcenter-token-0123456789")
+	t.Setenv("GENERIC_WEBHOOK_TOKEN", "a-generic-bearer-token-0123456789")
 	if _, err := Load("../../config.example.yaml"); err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,16 @@
 // TestMaxAttemptsLastAboutADay keeps the two numbers in step.
 //
 // Each attempt gets its destination's timeout (default Timeout, 10 s).
+//
+// # Metrics (metrics.go)
+//
+// With Config.Metrics set, every send to a platform counts once in
+// herald_delivery_attempts_total by its result (delivered, accepted for
+// Teams Workflows' 202, retry, throttled, failed, too_large) and is timed;
+// every delivery that ends counts once in herald_deliveries_total
+// (delivered, failed, dead), and a delivered one records its latency from
+// the job's creation, which is when its event was accepted. Gauges serves
+// the scrape-time breaker and queue gauges.
 package delivery
 
 import (
@@ -83,6 +93,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/herald-ci/herald/internal/config"
+	"github.com/herald-ci/herald/internal/metrics"
 	"github.com/herald-ci/herald/internal/notify"
 	"github.com/herald-ci/herald/internal/store"
 )
@@ -159,6 +170,10 @@ type Config struct {
 	Settle      time.Duration
 	SnoozeLead  time.Duration
 	SnoozeGrace time.Duration
+
+	// Metrics receives every send's result and every delivery's outcome
+	// (metrics.go); nil: not instrumented.
+	Metrics *metrics.Metrics
 }
 
 // Worker delivers store.DeliveryArgs jobs.
@@ -312,29 +327,40 @@ func backoff(n int, base, limit time.Duration, u float64) time.Duration {
 // Work makes one delivery attempt and decides what River does next.
 func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) error {
 	a := job.Args
-	log := w.log.With().
+	lc := w.log.With().
 		Str("event_id", a.EventID).
 		Str("destination", a.Destination).
 		Int64("job_id", job.ID).
-		Int("attempt", job.Attempt).
-		Logger()
+		Int("attempt", job.Attempt)
+	if a.RequestID != "" { // jobs stored before request ids have none
+		lc = lc.Str("request_id", a.RequestID)
+	}
+	log := lc.Logger()
 
 	sender, ok := w.senders.Sender(a.Destination)
 	if !ok {
+		w.ended(a.Destination, metrics.DeliveryFailed)
 		log.Error().Str("reason", "unknown destination").Msg("delivery cancelled")
 		return river.JobCancel(fmt.Errorf("unknown destination %q: not in the current configuration", a.Destination))
 	}
 
 	pol := w.policy(a.Destination)
+	if a.MaxAttempts > 0 {
+		// The event's project set its own limit (retry_count): it replaces
+		// the destination's, up or down; River's limit for the job is the same.
+		pol.MaxAttempts = a.MaxAttempts
+	}
 	if age := time.Since(job.CreatedAt); age > pol.MaxAge {
 		log.Error().Str("reason", "max age").Msg("delivery given up: too old")
 		w.gate(pol).forget(job.ID)
+		w.ended(a.Destination, metrics.DeliveryDead)
 		return river.JobCancel(fmt.Errorf("not delivered within max age %s", pol.MaxAge))
 	}
 	if pol.MaxAttempts > 0 && job.Attempt > pol.MaxAttempts {
 		// The destination's limit was lowered since the last attempt.
 		log.Error().Int("max_attempts", pol.MaxAttempts).Msg("delivery given up: attempts exhausted")
 		w.gate(pol).forget(job.ID)
+		w.ended(a.Destination, metrics.DeliveryDead)
 		return river.JobCancel(fmt.Errorf("attempts exhausted (max_attempts %d)", pol.MaxAttempts))
 	}
 
@@ -348,6 +374,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	if !started {
 		if age := time.Since(job.CreatedAt); age+snooze > pol.MaxAge {
 			g.forget(job.ID)
+			w.ended(a.Destination, metrics.DeliveryDead)
 			log.Error().Str("reason", "max age").Msg("delivery given up: still waiting at max age")
 			return river.JobCancel(fmt.Errorf("still waiting for its turn after %s", age.Round(time.Second)))
 		}
@@ -357,6 +384,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 
 	sctx, cancel := context.WithTimeout(ctx, pol.Timeout)
 	start := time.Now()
+	sendStart := start
 	retry, err := sender.Send(sctx, a.Payload)
 	var ne *notify.Error
 	if err != nil && errors.As(err, &ne) && ne.TooLarge {
@@ -365,8 +393,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 		// One more try within this attempt; the stored payload is kept.
 		if sh, ok := sender.(Shrinker); ok {
 			if smaller, serr := sh.Shrink(a.Payload); serr == nil {
+				w.sent(a.Destination, metrics.AttemptTooLarge, time.Since(sendStart))
 				log.Warn().Int("bytes", len(a.Payload.Body)).Int("smaller_bytes", len(smaller.Body)).
 					Msg("payload too large; sending it re-rendered smaller")
+				sendStart = time.Now()
 				retry, err = sender.Send(sctx, smaller)
 			}
 		}
@@ -374,6 +404,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	took := time.Since(start)
 	cancel()
 
+	if !errors.Is(ctx.Err(), context.Canceled) { // a send cut short by shutdown is not counted
+		w.sent(a.Destination, result(sender, err, retry), time.Since(sendStart))
+	}
 	ne = nil
 	var retryAfter time.Duration
 	if err != nil && retry && errors.As(err, &ne) {
@@ -382,6 +415,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	g.done(job.ID, permit, classify(ctx, err, retry, ne), retryAfter, w.opts.grace)
 
 	if err == nil {
+		w.delivered(a.Destination, time.Since(job.CreatedAt))
 		if w.completer != nil {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), completeTimeout)
 			if cerr := w.completer.Complete(cctx, job); cerr != nil {
@@ -404,6 +438,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	}
 
 	if !retry {
+		w.ended(a.Destination, metrics.DeliveryFailed)
 		log.Error().Msg("delivery failed permanently")
 		return river.JobCancel(err)
 	}
@@ -411,6 +446,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	if retryAfter > 0 {
 		if age := time.Since(job.CreatedAt); age+retryAfter > pol.MaxAge {
 			g.forget(job.ID)
+			w.ended(a.Destination, metrics.DeliveryDead)
 			log.Error().Int64("retry_after_ms", retryAfter.Milliseconds()).Msg("delivery given up: still throttled at max age")
 			return river.JobCancel(fmt.Errorf("%s: still throttled after %s", reason, age.Round(time.Second)))
 		}
@@ -419,14 +455,17 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	}
 
 	if age := time.Since(job.CreatedAt); age >= pol.MaxAge {
+		w.ended(a.Destination, metrics.DeliveryDead)
 		log.Error().Msg("delivery given up: max age reached")
 		return river.JobCancel(fmt.Errorf("%s: not delivered within max age %s", reason, pol.MaxAge))
 	}
 	if pol.MaxAttempts > 0 && pol.MaxAttempts < job.MaxAttempts && job.Attempt >= pol.MaxAttempts {
+		w.ended(a.Destination, metrics.DeliveryDead)
 		log.Error().Int("max_attempts", pol.MaxAttempts).Msg("delivery given up: attempts exhausted")
 		return river.JobCancel(fmt.Errorf("%s: attempts exhausted (max_attempts %d)", reason, pol.MaxAttempts))
 	}
 	if job.Attempt >= job.MaxAttempts {
+		w.ended(a.Destination, metrics.DeliveryDead) // River discards it
 		log.Error().Int("max_attempts", job.MaxAttempts).Msg("delivery given up: attempts exhausted")
 		return err
 	}

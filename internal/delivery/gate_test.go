@@ -459,3 +459,36 @@ destinations:
 		t.Errorf("max_age: %+v after %d sends; want cancelled unsent", st, len(at))
 	}
 }
+
+// TestJobAttemptLimit: a delivery's own limit (a project's retry_count)
+// replaces its destination's, up as well as down.
+func TestJobAttemptLimit(t *testing.T) {
+	t.Parallel()
+	pol := policies(t, `
+destinations:
+  - {name: once, type: webhook, url: "https://a.example.com/hook", max_attempts: 1}
+  - {name: many, type: webhook, url: "https://b.example.com/hook", max_attempts: 9}
+`)
+	fail := func(context.Context) (bool, error) {
+		return true, &notify.Error{Status: 503, Reason: "http 503", Retry: true}
+	}
+	once, many := &recorder{fn: fail}, &recorder{fn: fail}
+	h := newHarness(t, storetest.SQLite(), map[string]Sender{"once": once, "many": many},
+		Config{Policies: pol, BackoffBase: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond}, store.Config{})
+	for _, tc := range []struct {
+		dest  string
+		rec   *recorder
+		limit int
+	}{{"once", once, 3}, {"many", many, 2}} {
+		acc, err := h.store.Accept(t.Context(),
+			store.EventRecord{Source: "teamcity", Type: "BUILD_FINISHED", Kind: "build", Status: "failed"},
+			[]store.Delivery{{Destination: tc.dest, Payload: notify.Payload{Body: []byte(`{}`)}, MaxAttempts: tc.limit}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := h.final(t, acc.EventID)
+		if at, _, _ := tc.rec.snapshot(); len(at) != tc.limit || st.State == "completed" {
+			t.Errorf("%s with a job limit of %d: %+v after %d sends; want given up after %d", tc.dest, tc.limit, st, len(at), tc.limit)
+		}
+	}
+}

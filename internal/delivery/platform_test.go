@@ -294,7 +294,7 @@ func TestPlatformAnswers(t *testing.T) {
 				dest := tc.dest
 				dest.Name = "platform"
 				dest.URL = config.SecretURL("http://" + addr + "/webhook/T0/B0/secret")
-				a, err := adapters.New(dest, adapters.Deps{Client: notify.Client(5 * time.Second), Logger: zerolog.Nop()})
+				a, err := adapters.New(dest, adapters.Deps{Client: notify.NewClient(5*time.Second, notify.Egress{AllowPrivate: true}), Logger: zerolog.Nop()})
 				if err != nil {
 					t.Fatalf("adapters.New with a loopback URL: %v", err)
 				}

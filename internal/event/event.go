@@ -102,6 +102,13 @@ type Event struct {
 	OccurredAt time.Time     `json:"occurred_at,omitzero"` // when the sender says it sent or saw it
 	Duration   time.Duration `json:"duration,omitempty"`   // FinishedAt-StartedAt, or the sender's elapsed time
 
+	// Transition is not the sender's: the router sets it on a finished
+	// build, comparing it with the previous outcome of its line (source,
+	// project, build configuration, branch): "first", "fixed", "broken",
+	// "still_failing", or "" (a success after a success, a build older
+	// than the last outcome, any other event). Templates read .Transition.
+	Transition string `json:"transition,omitempty"`
+
 	// Raw is the original payload, byte for byte. Templates read it as data.
 	Raw json.RawMessage `json:"raw,omitempty"`
 }

@@ -1,6 +1,7 @@
 // Package notify holds what every destination adapter shares: the payload
-// handed from Build to Send, the single-attempt HTTP post, and the one place
-// that classifies an HTTP answer as delivered, worth a retry, or final.
+// handed from Build to Send, the HTTP client with its egress guard (where
+// herald may send, egress.go), the single-attempt HTTP post, and the one
+// place that classifies an HTTP answer as delivered, worth a retry, or final.
 //
 // It must not retry, sleep or log: the delivery layer owns retries, backoff,
 // Retry-After and rate limits, once for every adapter.
@@ -48,8 +49,10 @@ func (e *Error) Error() string { return e.Reason }
 type Accept func(status int, header http.Header, body []byte) error
 
 // Post makes one POST of p to rawURL and classifies the answer with accept.
-// Redirects are never followed (the client must be built by Client). Network
-// errors are retryable; errors never contain the URL.
+// Redirects are never followed and the egress rules are enforced (the
+// client must be built by NewClient, and bound to the destination's type
+// by ForType). Network errors are retryable, egress refusals final; errors
+// never contain the URL.
 func Post(ctx context.Context, client *http.Client, rawURL string, p Payload, accept Accept) (retry bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(p.Body))
 	if err != nil {
@@ -63,6 +66,12 @@ func Post(ctx context.Context, client *http.Client, rawURL string, p Payload, ac
 	req.Header.Set("User-Agent", "herald")
 	resp, err := client.Do(req)
 	if err != nil {
+		// The client's egress guard refuses with a final *Error (before
+		// the request, or at dial time); anything else is the network's.
+		var refused *Error
+		if errors.As(err, &refused) {
+			return false, refused
+		}
 		return true, &Error{Reason: networkReason(ctx, err), Retry: true}
 	}
 	defer resp.Body.Close()
@@ -73,22 +82,13 @@ func Post(ctx context.Context, client *http.Client, rawURL string, p Payload, ac
 	if err := accept(resp.StatusCode, resp.Header, body); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
+			// The answer may quote the request: never its credentials (redact.go).
+			e.Reason = redact(e.Reason, urlSecrets(rawURL))
 			return e.Retry, e
 		}
 		return false, err
 	}
 	return false, nil
-}
-
-// Client returns an HTTP client that never follows redirects: a webhook
-// that redirects is misconfigured, and following it could leak the payload.
-func Client(timeout time.Duration) *http.Client {
-	return &http.Client{
-		Timeout: timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
 }
 
 // Accept2xx treats any 2xx as delivered and classifies the rest with Classify.

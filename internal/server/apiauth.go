@@ -4,16 +4,21 @@ package server
 // deliveries API, the destinations admin API, reload) needs
 // "Authorization: Bearer <token>" of a configured token whose role allows
 // it. No token configured: those endpoints are off (404). No or unknown
-// token: 401. A known token whose role is too low: 403.
+// token: 401. A known token whose role is too low: 403. Unknown tokens
+// count against the address like failed source authentications: after
+// AuthFailureLimit within AuthFailureWindow it gets 429.
 
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/herald-ci/herald/internal/auth"
 	"github.com/herald-ci/herald/internal/config"
 )
 
@@ -31,6 +36,12 @@ func (s *Server) requireRole(need config.Role) echo.MiddlewareFunc {
 			if !api.Enabled() {
 				return fail(c, http.StatusNotFound, "the API is off: configure api.tokens to use it")
 			}
+			// Guessing tokens shares the ingest's failure throttle (auth.go).
+			addr, now := auth.AddressKey(c.Request().RemoteAddr), s.auth.clock()
+			if wait := s.auth.failures().Blocked(addr, now); wait > 0 {
+				c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+				return fail(c, http.StatusTooManyRequests, "too many failed authentications from this address; retry later")
+			}
 			tok, ok := bearerToken(c.Request().Header.Get("Authorization"))
 			if !ok {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
@@ -38,6 +49,7 @@ func (s *Server) requireRole(need config.Role) echo.MiddlewareFunc {
 			}
 			t, found := lookupToken(api.Tokens, tok)
 			if !found {
+				s.auth.failures().Fail(addr, now)
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="herald", error="invalid_token"`)
 				return fail(c, http.StatusUnauthorized, "the API token is not valid")
 			}

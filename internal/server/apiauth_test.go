@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -101,5 +102,31 @@ destinations: [{name: all, type: console}]`), ".")
 	}
 	if rec, _ := doAs(s, "a-brand-new-token-after-reload", "GET", "/v1/deliveries", "", nil); rec.Code != 200 {
 		t.Errorf("new token after reload: %d; want 200", rec.Code)
+	}
+}
+
+// TestAPITokenGuessesThrottled: unknown tokens count against the address;
+// past the limit even a valid token from it waits, other addresses don't.
+func TestAPITokenGuessesThrottled(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, &fakeDeliveries{})
+	get := func(addr, tok string) int {
+		req := httptest.NewRequest("GET", "/v1/deliveries", nil)
+		req.RemoteAddr = addr
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range AuthFailureLimit {
+		if code := get("203.0.113.9:4000", "guess-guess-guess-"+strconv.Itoa(i)); code != 401 {
+			t.Fatalf("guess %d: %d, want 401", i, code)
+		}
+	}
+	if code := get("203.0.113.9:4001", testManagerToken); code != 429 {
+		t.Errorf("a valid token after %d guesses: %d, want 429", AuthFailureLimit, code)
+	}
+	if code := get("192.0.2.1:4000", testManagerToken); code != 200 {
+		t.Errorf("another address: %d, want 200", code)
 	}
 }

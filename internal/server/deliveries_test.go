@@ -215,7 +215,7 @@ destinations:
 		t.Fatal(err)
 	}
 	log := zerolog.Nop()
-	set, err := adapters.NewSet(cfg, notify.Client(2*time.Second), log)
+	set, err := adapters.NewSet(cfg, notify.NewClient(2*time.Second, cfg.Egress.Policy()), log)
 	if err != nil {
 		t.Fatal(err)
 	}

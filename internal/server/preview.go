@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -55,13 +56,16 @@ func (s *Server) preview(c echo.Context) error {
 		return fail(c, http.StatusUnsupportedMediaType, reason)
 	}
 	rt := s.runtime.Load()
-	body, err := readBody(c, rt.Config.Limits.MaxBodyBytes)
+	body, err := readBody(c, rt.Config.SourceMaxBodyBytes(name))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return fail(c, http.StatusRequestEntityTooLarge, "body exceeds the limit")
 		}
 		return fail(c, http.StatusBadRequest, "could not read the body")
+	}
+	if tooDeep(body, MaxJSONDepth) {
+		return fail(c, http.StatusBadRequest, "JSON nested deeper than "+strconv.Itoa(MaxJSONDepth)+" levels")
 	}
 	ev, err := dec.Decode(body)
 	if err != nil {

@@ -77,6 +77,7 @@ func TestPreview(t *testing.T) {
 		{"unknown destination", testManagerToken, "/v1/preview/teamcity?destination=nope", failed, 404, "no destination of that name"},
 		{"unknown source", testManagerToken, "/v1/preview/jenkins", failed, 404, "unknown source"},
 		{"bad body", testManagerToken, "/v1/preview/teamcity", []byte(`{"eventType":`), 400, "error"},
+		{"too deep", testManagerToken, "/v1/preview/generic", []byte(strings.Repeat("[", 100) + strings.Repeat("]", 100)), 400, "nested deeper"},
 	} {
 		code, _, raw := preview(t, tc.tok, tc.path, tc.body)
 		if code != tc.code || !strings.Contains(raw, tc.want) {

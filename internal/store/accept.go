@@ -22,6 +22,15 @@ type EventRecord struct {
 	Status   string
 	DedupKey string // the sender's id for the event; empty means no dedup
 	Raw      []byte // the original payload
+
+	// RequestID is the ingest request's id (X-Request-Id). It is not
+	// stored with the event, only in each of its delivery jobs
+	// (DeliveryArgs.RequestID); a duplicate's jobs keep the original's.
+	RequestID string
+
+	// Outcome, when set, is checked and recorded with the event: see
+	// OutcomeUpdate and ErrOutcomeChanged (outcome.go).
+	Outcome *OutcomeUpdate
 }
 
 // Delivery is one message to send: a destination name and the payload its
@@ -29,6 +38,14 @@ type EventRecord struct {
 type Delivery struct {
 	Destination string
 	Payload     notify.Payload
+
+	// DedupWindow, when positive, sends this payload to this destination
+	// at most once within the window: an identical message claimed by an
+	// earlier event is not enqueued again (Accepted.Suppressed).
+	DedupWindow time.Duration
+	// MaxAttempts, when positive, is the job's own attempt limit (a
+	// project's retry_count); 0 keeps the store's default.
+	MaxAttempts int
 }
 
 // Accepted is the outcome of Accept.
@@ -39,6 +56,9 @@ type Accepted struct {
 	// nothing new was stored.
 	Duplicate  bool
 	Deliveries []DeliveryRef
+	// Suppressed names the destinations whose identical message was sent
+	// within their dedup window: no job was enqueued for them.
+	Suppressed []string
 }
 
 // DeliveryRef names the River job delivering an event to one destination.
@@ -57,9 +77,21 @@ type DeliveryRef struct {
 // Duplicate set. The check is the (source, dedup_key) primary key itself, in
 // the same transaction as the inserts, so concurrent identical posts produce
 // one event however they interleave.
+//
+// If ev.Outcome is set, the build line's state is checked and updated in the
+// same transaction; when it changed since the caller read it, Accept stores
+// nothing and returns ErrOutcomeChanged. Deliveries with a dedup window whose
+// message was already sent within it are left out (Accepted.Suppressed).
+//
+// On SQLite, when the database's filesystem has less free space than
+// Config.MinFreeBytes, Accept writes nothing and returns ErrDiskFull
+// (health.go).
 func (s *Store) Accept(ctx context.Context, ev EventRecord, deliveries []Delivery) (Accepted, error) {
 	if ev.Source == "" {
 		return Accepted{}, errors.New("store: accept: event source is empty")
+	}
+	if err := s.checkRoom(); err != nil {
+		return Accepted{}, fmt.Errorf("store: accept: %w", err)
 	}
 	now := time.Now()
 	id, err := newEventID()
@@ -98,14 +130,40 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		return Accepted{}, fmt.Errorf("store: accept: insert event: %w", err)
 	}
 
+	if ev.Outcome != nil {
+		if err := s.applyOutcome(ctx, tx, ev.Outcome, id, now); err != nil {
+			return Accepted{}, err
+		}
+	}
+
+	for i, d := range deliveries {
+		if strings.TrimSpace(d.Destination) == "" {
+			return Accepted{}, fmt.Errorf("store: accept: delivery %d has no destination", i)
+		}
+	}
+	keep, err := s.claimMessages(ctx, tx, deliveries, now)
+	if err != nil {
+		return Accepted{}, err
+	}
+	var suppressed []string
+	sending := make([]Delivery, 0, len(deliveries))
+	for i, d := range deliveries {
+		if keep[i] {
+			sending = append(sending, d)
+		} else {
+			suppressed = append(suppressed, d.Destination)
+		}
+	}
+	deliveries = sending
+
 	refs := make([]DeliveryRef, 0, len(deliveries))
 	if len(deliveries) > 0 {
 		params := make([]river.InsertManyParams, len(deliveries))
 		for i, d := range deliveries {
-			if strings.TrimSpace(d.Destination) == "" {
-				return Accepted{}, fmt.Errorf("store: accept: delivery %d has no destination", i)
+			params[i] = river.InsertManyParams{Args: DeliveryArgs{EventID: id, Destination: d.Destination, Payload: d.Payload, MaxAttempts: d.MaxAttempts, RequestID: ev.RequestID}}
+			if d.MaxAttempts > 0 {
+				params[i].InsertOpts = &river.InsertOpts{MaxAttempts: d.MaxAttempts}
 			}
-			params[i] = river.InsertManyParams{Args: DeliveryArgs{EventID: id, Destination: d.Destination, Payload: d.Payload}}
 		}
 		results, err := tx.insertJobs(ctx, params)
 		if err != nil {
@@ -133,7 +191,7 @@ INSERT INTO event_deliveries (event_id, position, job_id, destination) VALUES ($
 	if err := tx.commit(ctx); err != nil {
 		return Accepted{}, fmt.Errorf("store: accept: commit: %w", err)
 	}
-	return Accepted{EventID: id, Deliveries: refs}, nil
+	return Accepted{EventID: id, Deliveries: refs, Suppressed: suppressed}, nil
 }
 
 // claimDedupKey makes event id the owner of (source, dedup key) unless an

@@ -52,7 +52,6 @@ type backend interface {
 	// newClient builds the River client over this database.
 	newClient(cfg *river.Config) (queue, error)
 
-	ping(ctx context.Context) error
 	close() error
 }
 

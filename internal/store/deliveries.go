@@ -396,6 +396,8 @@ type PruneResult struct {
 	Jobs   int // delivered River jobs
 	Events int // events, with their delivery links and dedup records
 	Dedup  int // expired dedup records of events still kept
+	// MessageDedup counts expired dedup_window records (rules).
+	MessageDedup int
 }
 
 // pruneBatch bounds the rows one Prune step handles.
@@ -473,7 +475,8 @@ func (s *Store) Prune(ctx context.Context, retention time.Duration) (PruneResult
 	if err != nil {
 		return res, fmt.Errorf("store: prune dedup: %w", err)
 	}
-	return res, nil
+	res.MessageDedup, err = s.PruneMessageDedup(ctx)
+	return res, err
 }
 
 // pruneEvents handles one batch of events received before cutoff with ids

@@ -97,6 +97,120 @@ CREATE TABLE event_deliveries (
 );
 `,
 	},
+	// 2: the last outcome of each build line (routing state), and the
+	// per-destination message dedup records (dedup_window).
+	{
+		sqlite: `
+-- One row per build line: its last finished build's outcome, in the line's
+-- own order (build number, else finish time). version counts the changes;
+-- Accept writes only if it still holds the version the event was routed
+-- with (see outcome.go). finished_at is RFC 3339 text in both dialects and
+-- is compared in Go, never in SQL.
+CREATE TABLE build_outcomes (
+    source       text NOT NULL,
+    project      text NOT NULL,
+    build_config text NOT NULL,
+    branch       text NOT NULL,
+    outcome      text NOT NULL,
+    number       text NOT NULL,
+    finished_at  text NOT NULL,
+    event_id     text NOT NULL,
+    version      integer NOT NULL,
+    updated_at   text NOT NULL,
+    PRIMARY KEY (source, project, build_config, branch)
+);
+
+-- A rendered message sent to a destination, until expires_at: the same
+-- destination and payload hash within the window is not sent again. The
+-- primary key serialises concurrent claims, as event_dedup's does.
+CREATE TABLE message_dedup (
+    destination  text NOT NULL,
+    payload_hash text NOT NULL,
+    expires_at   text NOT NULL,
+    PRIMARY KEY (destination, payload_hash)
+);
+CREATE INDEX message_dedup_expires_at ON message_dedup (expires_at);
+`,
+		postgres: `
+CREATE TABLE build_outcomes (
+    source       text NOT NULL,
+    project      text NOT NULL,
+    build_config text NOT NULL,
+    branch       text NOT NULL,
+    outcome      text NOT NULL,
+    number       text NOT NULL,
+    finished_at  text NOT NULL,
+    event_id     text NOT NULL,
+    version      bigint NOT NULL,
+    updated_at   timestamptz NOT NULL,
+    PRIMARY KEY (source, project, build_config, branch)
+);
+
+CREATE TABLE message_dedup (
+    destination  text NOT NULL,
+    payload_hash text NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    PRIMARY KEY (destination, payload_hash)
+);
+CREATE INDEX message_dedup_expires_at ON message_dedup (expires_at);
+`,
+	},
+	// 3: the row readiness rewrites (Store.Ping, health.go).
+	{
+		sqlite: `
+-- One row, upserted by every readiness check: proof that the database takes
+-- a write, not only a read.
+CREATE TABLE herald_health (
+    id         integer PRIMARY KEY CHECK (id = 1),
+    checked_at text NOT NULL
+);
+`,
+		postgres: `
+CREATE TABLE herald_health (
+    id         integer PRIMARY KEY CHECK (id = 1),
+    checked_at timestamptz NOT NULL
+);
+`,
+	},
+	// 4: destinations created or disabled through the admin API
+	// (destinations.go).
+	{
+		sqlite: `
+-- One row per destination the admin API changed. origin 'api': created
+-- through it, spec is its JSON (config keys, the webhook URL included).
+-- origin 'config': the file's destination of that name, disabled; spec ''.
+CREATE TABLE herald_destinations (
+    name       text PRIMARY KEY,
+    origin     text NOT NULL CHECK (origin IN ('api', 'config')),
+    spec       text NOT NULL,
+    enabled    integer NOT NULL,
+    updated_at text NOT NULL
+);
+
+-- One row: bumped by every change of herald_destinations, in its
+-- transaction. Replicas poll it; writers compare-and-set it.
+CREATE TABLE herald_destinations_version (
+    id      integer PRIMARY KEY CHECK (id = 1),
+    version integer NOT NULL
+);
+INSERT INTO herald_destinations_version (id, version) VALUES (1, 0);
+`,
+		postgres: `
+CREATE TABLE herald_destinations (
+    name       text PRIMARY KEY,
+    origin     text NOT NULL CHECK (origin IN ('api', 'config')),
+    spec       text NOT NULL,
+    enabled    boolean NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE herald_destinations_version (
+    id      integer PRIMARY KEY CHECK (id = 1),
+    version bigint NOT NULL
+);
+INSERT INTO herald_destinations_version (id, version) VALUES (1, 0);
+`,
+	},
 }
 
 // migrationTable records our applied migrations.

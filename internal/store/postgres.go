@@ -115,8 +115,6 @@ func (b *postgresBackend) newClient(cfg *river.Config) (queue, error) {
 	return c, nil
 }
 
-func (b *postgresBackend) ping(ctx context.Context) error { return b.pool.Ping(ctx) }
-
 func (b *postgresBackend) close() error {
 	b.pool.Close()
 	return nil

@@ -165,11 +165,6 @@ func (b *sqliteBackend) newClient(cfg *river.Config) (queue, error) {
 	return c, nil
 }
 
-func (b *sqliteBackend) ping(ctx context.Context) error {
-	var one int
-	return b.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
-}
-
 func (b *sqliteBackend) close() error {
 	err := b.db.Close()
 	b.lock.release()

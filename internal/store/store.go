@@ -1,7 +1,9 @@
 // Package store holds herald's durable state and its delivery queue: our own
-// tables (events, dedup records, the event → delivery job mapping) and River
-// (github.com/riverqueue/river), in one database, so that accepting an event
-// and enqueueing its deliveries commit or fail together.
+// tables (events, dedup records, the event → delivery job mapping, the
+// routing state: each build line's last outcome and the per-destination
+// message dedup records) and River (github.com/riverqueue/river), in one
+// database, so that accepting an event, updating the state and enqueueing
+// its deliveries commit or fail together.
 //
 // The same code runs on two databases; backend.go is the small dialect
 // layer that holds what differs.
@@ -12,7 +14,8 @@
 // file belongs to exactly one process: Open takes an exclusive lock beside
 // it, and because nobody else can be working its jobs, any job a previous
 // process left in state running is known to be orphaned and is made
-// available again at once.
+// available again at once. Accept keeps a reserve of free disk beside the
+// file for the work already accepted (Config.MinFreeBytes, health.go).
 //
 // # PostgreSQL
 //
@@ -84,6 +87,14 @@ const (
 	// that long is stuck (its worker ignored its context), not slow.
 	rescueMargin = 10 * time.Second
 
+	// DefaultMinFreeBytes is the free space a SQLite database's filesystem
+	// must keep for Accept to take new events (health.go). The WAL grows to
+	// about 4 MiB (SQLite checkpoints at 1000 pages) before it starts over,
+	// each commit appending whole pages (about 80 KB for an Accept, a few
+	// pages for a delivery's completion); twice that leaves the deliveries
+	// already accepted room to be recorded and checkpointed.
+	DefaultMinFreeBytes = 8 << 20
+
 	// finalJobRetention keeps cancelled (final error, unknown destination)
 	// and discarded (retries exhausted) jobs a week: they are the dead
 	// letters an operator inspects or replays. River's default for
@@ -128,6 +139,13 @@ type Config struct {
 	// FetchCooldown is the least time between two fetches. Default 100 ms
 	// (River's). Tests shorten both.
 	FetchCooldown time.Duration
+
+	// MinFreeBytes is, for sqlite, the free space the database's filesystem
+	// must keep: below it Accept refuses new events with ErrDiskFull and
+	// Ping reports the store not writable, while deliveries already
+	// accepted go on using what is left (health.go). Default
+	// DefaultMinFreeBytes; negative: no reserve. Ignored for postgres.
+	MinFreeBytes int64
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -151,6 +169,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RescueAfter == 0 {
 		c.RescueAfter = c.JobTimeout + rescueMargin
+	}
+	if c.MinFreeBytes == 0 {
+		c.MinFreeBytes = DefaultMinFreeBytes
 	}
 	switch {
 	case c.Driver != "sqlite" && c.Driver != "postgres":
@@ -180,6 +201,13 @@ type DeliveryArgs struct {
 	EventID     string         `json:"event_id"`
 	Destination string         `json:"destination"` // configured destination name, never a URL
 	Payload     notify.Payload `json:"payload"`
+	// MaxAttempts is the job's own attempt limit when the event's project
+	// set one (retry_count); River's MaxAttempts holds the same number. 0:
+	// the destination's limit applies.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// RequestID is the id of the ingest request that created the job, for
+	// the worker's log lines. Jobs stored before it existed have none.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Kind is the River job kind. Stored jobs carry it: never rename.
@@ -373,12 +401,4 @@ func (s *Store) Close() error {
 		errs = append(errs, fmt.Errorf("store: close database: %w", err))
 	}
 	return errors.Join(errs...)
-}
-
-// Ping reports whether the database answers a query, for readiness.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.ping(ctx); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
-	}
-	return nil
 }

@@ -754,12 +754,12 @@ func TestPostgresSchema(t *testing.T) {
 	if err := s.db.queryRow(ctx, `
 SELECT current_schema(), count(*) FROM information_schema.tables
 WHERE table_schema = current_schema()
-  AND table_name IN ('river_job', 'river_leader', 'events', 'event_dedup', 'event_deliveries', 'herald_migration')`).
+  AND table_name IN ('river_job', 'river_leader', 'events', 'event_dedup', 'event_deliveries', 'herald_migration', 'herald_health')`).
 		Scan(&schema, &tables); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(schema, "herald_test_") || tables != 6 {
-		t.Errorf("schema %q has %d of our 6 tables", schema, tables)
+	if !strings.HasPrefix(schema, "herald_test_") || tables != 7 {
+		t.Errorf("schema %q has %d of our 7 tables", schema, tables)
 	}
 }
 
@@ -771,8 +771,8 @@ func TestMigrate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.River) == 0 || fmt.Sprint(res.Herald) != "[1]" {
-			t.Errorf("first Migrate = %+v, want River's versions and ours [1]", res)
+		if len(res.River) == 0 || fmt.Sprint(res.Herald) != "[1 2 3 4]" {
+			t.Errorf("first Migrate = %+v, want River's versions and ours [1 2 3 4]", res)
 		}
 		res, err = Migrate(t.Context(), cfg)
 		if err != nil || len(res.River)+len(res.Herald) != 0 {

@@ -280,19 +280,3 @@ func TestDecodeRejects(t *testing.T) {
 		})
 	}
 }
-
-func FuzzDecode(f *testing.F) {
-	decodetest.SeedFiles(f)
-	for _, s := range []string{"", "null", "[]", "{}", `{"id":1e999,"reason":"r","line_number":-1e999,"stack_trace":"a\nb"}`,
-		`{"build_status":"Fixed","start_time":"2024-01-01T10:00:00Z","finish_time":"0001-01-01T00:00:00Z"}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		ev, err := appcenter.Decoder{}.Decode(body)
-		decodetest.Fuzzed(t, appcenter.Name, ev, err, false, func(ev *event.Event) {
-			if ev.Duration < 0 || ev.Release.Size < 0 || ev.Crash.Count < 0 {
-				t.Fatalf("negative duration or count: %+v", ev)
-			}
-		})
-	})
-}

@@ -1,13 +1,10 @@
 package generic_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/herald-ci/herald/internal/event"
 	"github.com/herald-ci/herald/sources"
@@ -219,34 +216,4 @@ func TestDecodeRejects(t *testing.T) {
 			}
 		})
 	}
-}
-
-// FuzzDecode checks that no input panics, that a nil error means a valid
-// event, and that the decoder and schema.json agree on every JSON object.
-func FuzzDecode(f *testing.F) {
-	decodetest.SeedFiles(f)
-	for _, r := range rejects {
-		f.Add([]byte(r.body))
-	}
-	for _, a := range accepts {
-		f.Add([]byte(a.body))
-	}
-	schema := compileSchema(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		ev, err := generic.Decoder{}.Decode(body)
-
-		// The decoder accepts exactly the JSON objects the schema accepts.
-		if inst, jerr := jsonschema.UnmarshalJSON(bytes.NewReader(body)); jerr == nil && json.Valid(body) && !longExponent.Match(body) {
-			if _, isObject := inst.(map[string]any); isObject {
-				if schemaOK := schema.Validate(inst) == nil; schemaOK != (err == nil) {
-					t.Fatalf("schema accepts: %v, decoder error: %v", schemaOK, err)
-				}
-			}
-		}
-		decodetest.Fuzzed(t, generic.Name, ev, err, false, func(ev *event.Event) {
-			if ev.Duration < 0 || ev.Progress < 0 || ev.Progress > 100 {
-				t.Fatalf("duration %v, progress %d", ev.Duration, ev.Progress)
-			}
-		})
-	})
 }

@@ -328,19 +328,3 @@ func TestDecodeDoesNotAliasBody(t *testing.T) {
 		t.Errorf("Raw shares memory with the request body")
 	}
 }
-
-func FuzzDecode(f *testing.F) {
-	decodetest.SeedFiles(f)
-	for _, s := range []string{"", "null", "[]", `{"eventType":"BUILD_FINISHED","payload":{"status":"UNKNOWN"}}`,
-		`{"eventType":"BUILD_STARTED","payload":{"number":1e999,"running-info":{"elapsedSeconds":"-9e18"}}}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		ev, err := teamcity.Decoder{}.Decode(body)
-		decodetest.Fuzzed(t, teamcity.Name, ev, err, true, func(ev *event.Event) {
-			if ev.Progress < 0 || ev.Progress > 100 || ev.Duration < 0 {
-				t.Fatalf("progress %d, duration %v", ev.Progress, ev.Duration)
-			}
-		})
-	})
-}

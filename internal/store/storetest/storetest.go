@@ -8,6 +8,9 @@
 // tests stay independent and can run in parallel. Without the variable,
 // PostgreSQL subtests are skipped, except in CI (CI=true), where they fail.
 //
+// Tmpfs and Fill give SQLite a small filesystem to fill up, for the
+// disk-full tests; mounting needs root on Linux, and CI must provide it.
+//
 // Only tests import this package. It does not import the store, so the
 // store's own tests can use it.
 package storetest

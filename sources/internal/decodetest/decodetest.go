@@ -1,11 +1,13 @@
 // Package decodetest holds the helpers that the tests of the source
 // decoders (appcenter, generic, teamcity) share: golden files, fixture and
-// rejection checks, fuzz seeds and the invariants every decoded body must
-// keep. Only tests import it.
+// rejection checks, fuzz seeds, the invariants every decoded body must keep
+// and the decode benchmark. Only tests import it.
 //
-// It must not import package sources or any decoder package: their tests
-// import it, and the registry in sources imports the decoders. A decoder
-// comes in as a Decoder, the method set of sources.Decoder.
+// It reads the senders' shared payloads from sources/sourcestest, which
+// imports the registry in sources and so every decoder: only a decoder's
+// external test package (package teamcity_test, not package teamcity) may
+// import it, or the import cycle stops the build. A decoder comes in as a
+// Decoder, the method set of sources.Decoder.
 //
 // Importing it defines the -update flag, which rewrites the golden files:
 //
@@ -19,12 +21,14 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"unicode"
 
 	"github.com/herald-ci/herald/internal/event"
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/TestDecode")
@@ -213,5 +217,125 @@ func Fuzzed(t *testing.T, source string, ev *event.Event, err error, ignores boo
 	}
 	if _, err := json.Marshal(ev); err != nil {
 		t.Fatalf("event does not marshal: %v", err)
+	}
+}
+
+// bom is the UTF-8 byte order mark some senders put before the JSON; a
+// decoder skips it.
+const bom = "\xef\xbb\xbf"
+
+// edgeSeeds are bodies every decoder must refuse, or take, without
+// trouble: nothing, blank, JSON that is not an object, and an empty object
+// bare and behind a byte order mark.
+var edgeSeeds = []string{"", " ", "null", "[]", `""`, "{}", bom + "{}"}
+
+// Seed adds to the corpus of f the bodies a decoder's fuzz target starts
+// from: every testdata/*.json of the package (SeedFiles); every fixture of
+// source in sources/sourcestest, the Rejected ones too, as sent and behind a
+// byte order mark; the edge cases every decoder shares; and bodies, the
+// target's own.
+func Seed(f *testing.F, source string, bodies ...string) {
+	f.Helper()
+	SeedFiles(f)
+	for _, fx := range sourcestest.Fixtures() {
+		if fx.Source == source {
+			f.Add(fx.Body)
+			f.Add(append([]byte(bom), fx.Body...))
+		}
+	}
+	for _, s := range edgeSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range bodies {
+		f.Add([]byte(s))
+	}
+}
+
+// CheckDecode decodes body with dec the way the server does, from a buffer
+// it clears straight after (the server may reuse its request buffer), and
+// holds the result to the sources.Decoder contract:
+//
+//   - Fuzzed, with ignores and more;
+//   - an *event.InputError has a reason in the house style (CheckReason, at
+//     most 160 bytes); with ignores, an event.ErrIgnored error, which quotes
+//     the ignored type cut short for the log, is one line of at most 400
+//     bytes;
+//   - an event's Raw is body less a leading byte order mark, valid JSON,
+//     and in memory of its own;
+//   - decoding the same bytes again gives the same event, or an error with
+//     the same text.
+//
+// It returns the event and the error, for the target's own checks.
+func CheckDecode(t *testing.T, dec Decoder, source string, body []byte, ignores bool, more func(*event.Event)) (*event.Event, error) {
+	t.Helper()
+	in := bytes.Clone(body)
+	ev, err := dec.Decode(in)
+	clear(in) // what a server reusing its buffer does
+	Fuzzed(t, source, ev, err, ignores, more)
+
+	// Fuzzed has checked the error's type; this is its form.
+	var ie *event.InputError
+	switch {
+	case errors.As(err, &ie):
+		CheckReason(t, ie.Reason, 160)
+	case ignores && errors.Is(err, event.ErrIgnored):
+		if s := err.Error(); strings.ContainsAny(s, "\r\n") || len(s) > 400 {
+			t.Errorf("ignored error is not one bounded line: %q", s)
+		}
+	}
+
+	if ev != nil {
+		if want := bytes.TrimPrefix(body, []byte(bom)); !bytes.Equal(ev.Raw, want) || !json.Valid(ev.Raw) {
+			t.Fatalf("Raw is not the body as sent:\n got %q\nwant %q", ev.Raw, want)
+		}
+	}
+
+	ev2, err2 := dec.Decode(bytes.Clone(body))
+	if !reflect.DeepEqual(ev, ev2) || errText(err) != errText(err2) {
+		t.Fatalf("two decodes differ:\n%+v, %v\n%+v, %v", ev, err, ev2, err2)
+	}
+	return ev, err
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// BenchDecode runs one sub-benchmark per fixture of source in
+// sources/sourcestest but the Rejected ones, named after the fixture less
+// its "<source>-" prefix, timing dec.Decode of its body. A fixture that
+// stops decoding, or decodes to an event of another source or without a
+// kind, fails the benchmark rather than timing an error path; so does a
+// source without fixtures.
+func BenchDecode(b *testing.B, dec Decoder, source string) {
+	b.Helper()
+	n := 0
+	for _, f := range sourcestest.Fixtures() {
+		if f.Source != source || sourcestest.Rejected[f.Name] {
+			continue
+		}
+		n++
+		b.Run(strings.TrimPrefix(f.Name, f.Source+"-"), func(b *testing.B) {
+			ev, err := dec.Decode(f.Body)
+			if err != nil {
+				b.Fatalf("%s: %v", f.Name, err)
+			}
+			if ev.Source != source || ev.Kind == "" {
+				b.Fatalf("%s: decoded %q %q, want a %s event with a kind", f.Name, ev.Source, ev.Kind, source)
+			}
+			b.SetBytes(int64(len(f.Body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := dec.Decode(f.Body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	if n == 0 {
+		b.Fatalf("no %s fixtures in sources/sourcestest", source)
 	}
 }
