@@ -197,17 +197,6 @@ func TestSend(t *testing.T) {
 // Request Payloads"), as TeamCity's parameter value carries it.
 const docSpec = "fields=buildTypeId,number,canceledInfo(user(username))"
 
-func fixtureBody(t *testing.T, name string) []byte {
-	t.Helper()
-	for _, f := range sourcestest.Fixtures() {
-		if f.Name == name {
-			return f.Body
-		}
-	}
-	t.Fatalf("no fixture %s", name)
-	return nil
-}
-
 func decode(t *testing.T, source string, body []byte) *event.Event {
 	t.Helper()
 	dec, ok := sources.Lookup(source)
@@ -239,7 +228,7 @@ var canceledBy = regexp.MustCompile(`("canceledInfo": \{[^}]*"user": \{\s*"usern
 // every other member as captured.
 func docEnvelope(t *testing.T) []byte {
 	t.Helper()
-	s := string(fixtureBody(t, "teamcity-build-interrupted"))
+	s := string(sourcestest.Body(t, "teamcity-build-interrupted"))
 	for _, r := range [][2]string{
 		{`"buildTypeId": "SampleProject_Build"`, `"buildTypeId": "GhAppMaven_Build"`},
 		{`"number": "2009"`, `"number": "43"`},
@@ -258,7 +247,7 @@ func docEnvelope(t *testing.T) []byte {
 // TestBuildFields: the destination's fields selection, per event type.
 func TestBuildFields(t *testing.T) {
 	t.Parallel()
-	started := fixtureBody(t, "teamcity-build-started")
+	started := sourcestest.Body(t, "teamcity-build-started")
 	var env struct {
 		Payload json.RawMessage `json:"payload"`
 	}
@@ -279,20 +268,20 @@ func TestBuildFields(t *testing.T) {
 			fields: map[string]string{"BUILD_INTERRUPTED": docSpec},
 			source: "teamcity",
 			body:   docEnvelope(t),
-			want:   compactJSON(t, fixtureBody(t, "teamcity-build-interrupted-custom-fields")),
+			want:   compactJSON(t, sourcestest.Body(t, "teamcity-build-interrupted-custom-fields")),
 		},
 		{
 			name:   "the documented selection on the captured build",
 			fields: map[string]string{"BUILD_INTERRUPTED": docSpec},
 			source: "teamcity",
-			body:   fixtureBody(t, "teamcity-build-interrupted"),
+			body:   sourcestest.Body(t, "teamcity-build-interrupted"),
 			want:   `{"eventType":"BUILD_INTERRUPTED","payload":{"buildTypeId":"SampleProject_Build","number":"2009","canceledInfo":{"user":{"username":"admin"}}}}`,
 		},
 		{
 			name:   "TeamCity's spacing around the envelope",
 			fields: map[string]string{"BUILD_INTERRUPTED": "number"},
 			source: "teamcity",
-			body:   fixtureBody(t, "teamcity-build-interrupted-custom-fields-raw"),
+			body:   sourcestest.Body(t, "teamcity-build-interrupted-custom-fields-raw"),
 			want:   `{"eventType":"BUILD_INTERRUPTED","payload":{"number":"43"}}`,
 		},
 		{
@@ -313,15 +302,15 @@ func TestBuildFields(t *testing.T) {
 			name:   "another source: the whole body, keyed by its Type",
 			fields: map[string]string{"BuildComplete": "branch,build_status,missing"},
 			source: "appcenter",
-			body:   fixtureBody(t, "appcenter-build-success"),
+			body:   sourcestest.Body(t, "appcenter-build-success"),
 			want:   `{"branch":"main","build_status":"Succeeded"}`,
 		},
 		{
 			name:   "another source without an entry: byte for byte",
 			fields: map[string]string{"NewAppRelease": "app_name"},
 			source: "appcenter",
-			body:   fixtureBody(t, "appcenter-build-success"),
-			want:   string(fixtureBody(t, "appcenter-build-success")),
+			body:   sourcestest.Body(t, "appcenter-build-success"),
+			want:   string(sourcestest.Body(t, "appcenter-build-success")),
 		},
 		{
 			name:   "an event without a body: herald's event",
@@ -429,7 +418,7 @@ func TestSendFieldsAndBasicAuth(t *testing.T) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			want := compactJSON(t, fixtureBody(t, "teamcity-build-interrupted-custom-fields"))
+			want := compactJSON(t, sourcestest.Body(t, "teamcity-build-interrupted-custom-fields"))
 			if len(got) != 2 {
 				t.Fatalf("%d requests", len(got))
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/herald-ci/herald/adapters"
 	"github.com/herald-ci/herald/sources"
+	"github.com/herald-ci/herald/sources/sourcestest"
 	"github.com/herald-ci/herald/templates"
 )
 
@@ -39,7 +40,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 // every adapter name it documents.
 func TestRender(t *testing.T) {
 	dir := t.TempDir()
-	body := fixture(t, "teamcity-build-finished-failure")
+	body := sourcestest.Body(t, "teamcity-build-finished-failure")
 	in := writeFile(t, dir, "event.json", string(body))
 	dec, _ := sources.Lookup("teamcity")
 	ev, err := dec.Decode(body)
@@ -73,7 +74,7 @@ func TestRender(t *testing.T) {
 func TestRenderBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bad := writeFile(t, dir, "bad.json", `{"eventType": "BUILD_FINISHED", "payload": `)
-	good := writeFile(t, dir, "good.json", string(fixture(t, "teamcity-build-finished")))
+	good := writeFile(t, dir, "good.json", string(sourcestest.Body(t, "teamcity-build-finished")))
 	tests := []struct {
 		name string
 		args []string
@@ -147,7 +148,7 @@ func TestReadmeTemplateSnippet(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writeFile(t, dir, "templates/console.tmpl", string(m[1]))
-	in := writeFile(t, dir, "event.json", string(fixture(t, "teamcity-build-finished-failure")))
+	in := writeFile(t, dir, "event.json", string(sourcestest.Body(t, "teamcity-build-finished-failure")))
 	code, stdout, stderr := runCLI(t, "render", "--templates-dir", filepath.Join(dir, "templates"), "--source", "teamcity", "--adapter", "console", in)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)

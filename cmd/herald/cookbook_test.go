@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 // cookbookMentions is the config the recipes render with: the mentions
@@ -111,7 +113,7 @@ func renderSlack(t *testing.T, recipe string, event []byte) slackMessage {
 func teamcityBuild(t *testing.T, branch, status string) []byte {
 	t.Helper()
 	var ev map[string]any
-	if err := json.Unmarshal(fixture(t, "teamcity-build-finished-failure"), &ev); err != nil {
+	if err := json.Unmarshal(sourcestest.Body(t, "teamcity-build-finished-failure"), &ev); err != nil {
 		t.Fatal(err)
 	}
 	p := ev["payload"].(map[string]any)

@@ -298,7 +298,7 @@ func TestCrashAfterAccept(t *testing.T) {
 	os.WriteFile(cfgPath, []byte(strings.Join(kept, "\n")), 0o600)
 
 	p := start(t, dir, nil, "--config", cfgPath)
-	status, resp := p.post(t, "teamcity", fixture(t, "teamcity-build-finished-failure"))
+	status, resp := p.post(t, "teamcity", sourcestest.Body(t, "teamcity-build-finished-failure"))
 	if status != http.StatusAccepted {
 		t.Fatalf("got %d %v", status, resp)
 	}
@@ -333,7 +333,7 @@ func TestQuickstart(t *testing.T) {
 	// Only the port is overridden, since 8080 may be taken on a test
 	// machine; internal/config's TestDefault asserts 127.0.0.1:8080.
 	p := start(t, dir, env, "--listen", "127.0.0.1:0")
-	if status, resp := p.post(t, "generic", fixture(t, "generic-build-failed")); status != http.StatusAccepted {
+	if status, resp := p.post(t, "generic", sourcestest.Body(t, "generic-build-failed")); status != http.StatusAccepted {
 		t.Fatalf("got %d %v", status, resp)
 	}
 	waitFor(t, 30*time.Second, func() bool { return strings.Contains(p.logs.String(), `"message":"notification"`) },
@@ -341,17 +341,6 @@ func TestQuickstart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "herald.db")); err != nil {
 		t.Errorf("default store file not created: %v", err)
 	}
-}
-
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	for _, f := range sourcestest.Fixtures() {
-		if f.Name == name {
-			return f.Body
-		}
-	}
-	t.Fatalf("no fixture %s", name)
-	return nil
 }
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
@@ -374,8 +363,8 @@ func TestDuplicatePosts(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, dir, nil, "--config", writeConfig(t, dir, sk.srv.URL))
 
-	seq := fixture(t, "teamcity-build-finished-failure")
-	conc := fixture(t, "appcenter-crash")
+	seq := sourcestest.Body(t, "teamcity-build-finished-failure")
+	conc := sourcestest.Body(t, "appcenter-crash")
 	for i := 0; i < 3; i++ {
 		status, resp := p.post(t, "teamcity", seq)
 		want := "accepted"
@@ -429,7 +418,7 @@ func TestGracefulStop(t *testing.T) {
 	sk := newSink(t)
 	dir := t.TempDir()
 	p := start(t, dir, nil, "--config", writeConfig(t, dir, sk.srv.URL))
-	if status, _ := p.post(t, "generic", fixture(t, "generic-build-failed")); status != http.StatusAccepted {
+	if status, _ := p.post(t, "generic", sourcestest.Body(t, "generic-build-failed")); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

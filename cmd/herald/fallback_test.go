@@ -14,6 +14,7 @@ import (
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/metrics"
 	"github.com/herald-ci/herald/sources"
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 // TestTemplateFallbackCounted: a user template that fails at render time is
@@ -48,7 +49,7 @@ func TestTemplateFallbackCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	dec, _ := sources.Lookup("teamcity")
-	ev, err := dec.Decode(fixture(t, "teamcity-build-finished-failure"))
+	ev, err := dec.Decode(sourcestest.Body(t, "teamcity-build-finished-failure"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,12 +86,7 @@ func TestServeAuthenticatesSources(t *testing.T) {
 	if !warned {
 		t.Errorf("no warning naming the insecure source:\n%s", p.logs.String())
 	}
-	var body []byte
-	for _, f := range sourcestest.Fixtures() {
-		if f.Name == "appcenter-build-success" {
-			body = f.Body
-		}
-	}
+	body := sourcestest.Body(t, "appcenter-build-success")
 	for path, want := range map[string]int{
 		"/v1/events/appcenter/" + token:       http.StatusAccepted,
 		"/v1/events/appcenter/" + token + "x": http.StatusUnauthorized,

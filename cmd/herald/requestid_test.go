@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 // TestRequestIDInLogs: the real binary gives each ingest request one
@@ -79,11 +81,11 @@ destinations:
 	}
 
 	// One event with the sender's id, one without.
-	status, idA, respA := postID("generic", fixture(t, "generic-build-failed"), "req-abc-123")
+	status, idA, respA := postID("generic", sourcestest.Body(t, "generic-build-failed"), "req-abc-123")
 	if status != http.StatusAccepted || idA != "req-abc-123" {
 		t.Fatalf("with X-Request-Id: %d, answered id %q, %v; want 202 and req-abc-123", status, idA, respA)
 	}
-	status, idB, respB := postID("teamcity", fixture(t, "teamcity-build-finished-failure"), "")
+	status, idB, respB := postID("teamcity", sourcestest.Body(t, "teamcity-build-finished-failure"), "")
 	if status != http.StatusAccepted || idB == "" || idB == idA {
 		t.Fatalf("without X-Request-Id: %d, answered id %q, %v; want 202 and a new id", status, idB, respB)
 	}

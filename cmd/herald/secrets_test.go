@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 // The secrets of TestSecretsNeverLeak. Each is a distinct marker of
@@ -365,8 +367,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}}
 
 	// Events through every authentication method, each accepted.
-	tcFailure, tcSuccess := fixture(t, "teamcity-build-finished-failure"), fixture(t, "teamcity-build-finished")
-	acBuild, acCrash := fixture(t, "appcenter-build-success"), fixture(t, "appcenter-crash")
+	tcFailure, tcSuccess := sourcestest.Body(t, "teamcity-build-finished-failure"), sourcestest.Body(t, "teamcity-build-finished")
+	acBuild, acCrash := sourcestest.Body(t, "appcenter-build-success"), sourcestest.Body(t, "appcenter-crash")
 	generic := func(id string) []byte {
 		return fmt.Appendf(nil, `{"kind":"build","status":"failed","project":"leak","number":1,"id":%q}`, id)
 	}

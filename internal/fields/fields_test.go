@@ -16,17 +16,6 @@ import (
 // Request Payloads"), as the parameter value carries it.
 const docSpec = "fields=buildTypeId,number,canceledInfo(user(username))"
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	for _, f := range sourcestest.Fixtures() {
-		if f.Name == name {
-			return f.Body
-		}
-	}
-	t.Fatalf("no fixture %s", name)
-	return nil
-}
-
 // payload returns the "payload" member of a TeamCity envelope, as sent.
 func payload(t testing.TB, envelope []byte) json.RawMessage {
 	t.Helper()
@@ -66,7 +55,7 @@ var canceledBy = regexp.MustCompile(`("canceledInfo": \{[^}]*"user": \{\s*"usern
 // as captured, so the projection has to drop them.
 func docInput(t testing.TB) json.RawMessage {
 	t.Helper()
-	s := string(fixture(t, "teamcity-build-interrupted"))
+	s := string(sourcestest.Body(t, "teamcity-build-interrupted"))
 	s = replaceOnce(t, s, `"buildTypeId": "SampleProject_Build"`, `"buildTypeId": "GhAppMaven_Build"`)
 	s = replaceOnce(t, s, `"number": "2009"`, `"number": "43"`)
 	if n := len(canceledBy.FindAllStringIndex(s, -1)); n != 1 {
@@ -81,7 +70,7 @@ func docInput(t testing.TB) json.RawMessage {
 // verbatim from the documentation), byte for byte once compacted.
 func TestApplyDocExample(t *testing.T) {
 	t.Parallel()
-	want := compact(t, payload(t, fixture(t, "teamcity-build-interrupted-custom-fields")))
+	want := compact(t, payload(t, sourcestest.Body(t, "teamcity-build-interrupted-custom-fields")))
 	for _, spec := range []string{
 		docSpec,
 		strings.TrimPrefix(docSpec, fields.Prefix),
@@ -160,7 +149,7 @@ func TestApplyFixtures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := fields.MustParse(tc.spec).Apply(payload(t, fixture(t, tc.fixture)))
+			got, err := fields.MustParse(tc.spec).Apply(payload(t, sourcestest.Body(t, tc.fixture)))
 			if err != nil {
 				t.Fatal(err)
 			}

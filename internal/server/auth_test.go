@@ -23,6 +23,7 @@ import (
 	"github.com/herald-ci/herald/adapters"
 	"github.com/herald-ci/herald/internal/config"
 	"github.com/herald-ci/herald/internal/notify"
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 // Secrets of authConfig.
@@ -116,9 +117,9 @@ func hubSig(secret string, body []byte) func(*http.Request) {
 // echoes nothing, and nothing stored.
 func TestIngestAuthentication(t *testing.T) {
 	t.Parallel()
-	tc := fixture(t, "teamcity-build-finished.json")
-	ac := fixture(t, "appcenter-build-success.json")
-	gen := fixture(t, "generic-build-succeeded.json")
+	tc := sourcestest.Body(t, "teamcity-build-finished.json")
+	ac := sourcestest.Body(t, "appcenter-build-success.json")
+	gen := sourcestest.Body(t, "generic-build-succeeded.json")
 	tests := []struct {
 		name, path string
 		body       []byte
@@ -198,11 +199,11 @@ func containsPrefix(values []string, prefix string) bool {
 func TestIngestOnlyListedSources(t *testing.T) {
 	t.Parallel()
 	s := newServerWith(t, "sources: {appcenter: {url_token: "+urlTok+"}}", &fakeStore{}, zerolog.Nop())
-	rec, reason := post(s, "/v1/events/teamcity", "192.0.2.1:4000", bytes.NewReader(fixture(t, "teamcity-build-finished.json")), nil)
+	rec, reason := post(s, "/v1/events/teamcity", "192.0.2.1:4000", bytes.NewReader(sourcestest.Body(t, "teamcity-build-finished.json")), nil)
 	if rec.Code != http.StatusNotFound || reason != "unknown source; valid: appcenter" {
 		t.Errorf("unlisted source: %d %q", rec.Code, reason)
 	}
-	rec, _ = post(s, "/v1/events/appcenter/"+urlTok, "192.0.2.1:4000", bytes.NewReader(fixture(t, "appcenter-build-success.json")), nil)
+	rec, _ = post(s, "/v1/events/appcenter/"+urlTok, "192.0.2.1:4000", bytes.NewReader(sourcestest.Body(t, "appcenter-build-success.json")), nil)
 	if rec.Code != http.StatusAccepted {
 		t.Errorf("listed source: %d %s", rec.Code, rec.Body)
 	}
@@ -236,7 +237,7 @@ func (c *countingReader) bytesRead() int {
 func TestIngestRefusesBeforeReading(t *testing.T) {
 	t.Parallel()
 	s := newServerWith(t, authConfigY, &fakeStore{}, zerolog.Nop())
-	gen := fixture(t, "generic-build-succeeded.json")
+	gen := sourcestest.Body(t, "generic-build-succeeded.json")
 	tests := []struct {
 		name   string
 		path   string
@@ -285,7 +286,7 @@ func TestSourceBodyLimit(t *testing.T) {
 			t.Errorf("chunked %v: %d %q, want 413 at teamcity's 1024", chunked, rec.Code, reason)
 		}
 	}
-	gen := fixture(t, "generic-build-succeeded.json")
+	gen := sourcestest.Body(t, "generic-build-succeeded.json")
 	padded := append(bytes.Repeat([]byte(" "), 5000), gen...)
 	if rec, _ := post(s, "/v1/events/generic", "192.0.2.3:4000", bytes.NewReader(padded), nil); rec.Code != http.StatusAccepted {
 		t.Errorf("generic body over the global limit but within its own: %d %s", rec.Code, rec.Body)
@@ -302,7 +303,7 @@ func TestAuthFailuresThrottled(t *testing.T) {
 	var mu sync.Mutex
 	s.auth.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	body := fixture(t, "teamcity-build-finished.json")
+	body := sourcestest.Body(t, "teamcity-build-finished.json")
 	good, bad := setHeader("Authorization", basicAuth(tcUser, tcPass)), setHeader("Authorization", basicAuth(tcUser, "guess-0001"))
 	const attacker = "198.51.100.7:5000"
 
@@ -344,7 +345,7 @@ func TestCredentialsNeverLogged(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	s := newServerWith(t, authConfigY, &fakeStore{}, zerolog.New(&logs).Level(zerolog.DebugLevel))
-	ac := fixture(t, "appcenter-build-success.json")
+	ac := sourcestest.Body(t, "appcenter-build-success.json")
 	requests := []struct {
 		path string
 		body []byte

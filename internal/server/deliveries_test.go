@@ -23,6 +23,7 @@ import (
 	"github.com/herald-ci/herald/internal/delivery"
 	"github.com/herald-ci/herald/internal/notify"
 	"github.com/herald-ci/herald/internal/store"
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 // fakeDeliveries is a DeliveryStore with canned answers.
@@ -280,7 +281,7 @@ func noSecret(t *testing.T, body string) {
 func TestDeliveriesAPISQLite(t *testing.T) {
 	t.Parallel()
 	s, _, k := realSetup(t)
-	rec, _ := do(s, "POST", "/v1/events/teamcity", "application/json", bytes.NewReader(fixture(t, "teamcity-build-finished-failure.json")))
+	rec, _ := do(s, "POST", "/v1/events/teamcity", "application/json", bytes.NewReader(sourcestest.Body(t, "teamcity-build-finished-failure.json")))
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("ingest: %d %s", rec.Code, rec.Body)
 	}

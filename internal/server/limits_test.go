@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/herald-ci/herald/internal/store"
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 func nested(depth int) []byte {
@@ -115,7 +116,7 @@ func TestConcurrencyCap(t *testing.T) {
 	t.Parallel()
 	st := &blockingStore{entered: make(chan struct{}, 8), release: make(chan struct{})}
 	s := newServerWith(t, "limits: {max_concurrent_requests: 2}", st, zerolog.Nop())
-	body := fixture(t, "teamcity-build-finished.json")
+	body := sourcestest.Body(t, "teamcity-build-finished.json")
 
 	var wg sync.WaitGroup
 	codes := make([]int, 2)

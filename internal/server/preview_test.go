@@ -9,14 +9,15 @@ import (
 
 	"github.com/herald-ci/herald/internal/event"
 	"github.com/herald-ci/herald/sources"
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 func TestPreview(t *testing.T) {
 	t.Parallel()
 	st := &fakeStore{}
 	s := newTestServer(t, st)
-	failed := fixture(t, "teamcity-build-finished-failure.json")
-	succeeded := fixture(t, "teamcity-build-finished.json")
+	failed := sourcestest.Body(t, "teamcity-build-finished-failure.json")
+	succeeded := sourcestest.Body(t, "teamcity-build-finished.json")
 
 	preview := func(t *testing.T, tok, path string, body []byte) (int, Preview, string) {
 		t.Helper()

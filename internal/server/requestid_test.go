@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/herald-ci/herald/sources/sourcestest"
 	"github.com/rs/zerolog"
 )
 
@@ -41,7 +42,7 @@ func TestSaneRequestID(t *testing.T) {
 // outcome; the dedup key is what it was without request ids.
 func TestIngestRequestID(t *testing.T) {
 	t.Parallel()
-	generic := fixture(t, "generic-build-failed.json")
+	generic := sourcestest.Body(t, "generic-build-failed.json")
 	bearer := setHeader("Authorization", "Bearer "+bearerTok)
 	tests := []struct {
 		name    string

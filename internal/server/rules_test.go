@@ -29,6 +29,7 @@ import (
 	"github.com/herald-ci/herald/internal/notify"
 	"github.com/herald-ci/herald/internal/store"
 	"github.com/herald-ci/herald/internal/store/storetest"
+	"github.com/herald-ci/herald/sources/sourcestest"
 )
 
 // rulesStore is a real store that also keeps the deliveries of its
@@ -147,7 +148,7 @@ var rulesEpoch = time.Date(2025, 8, 12, 3, 0, 0, 0, time.UTC)
 func rulesFixture(t *testing.T, name string) map[string]any {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(fixture(t, name+".json"), &m); err != nil {
+	if err := json.Unmarshal(sourcestest.Body(t, name+".json"), &m); err != nil {
 		t.Fatal(err)
 	}
 	return m

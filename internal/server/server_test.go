@@ -105,22 +105,11 @@ func doAs(s *Server, tok, method, path, contentType string, body io.Reader) (*ht
 	return rec, out
 }
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	for _, f := range sourcestest.Fixtures() {
-		if f.Name+".json" == name {
-			return f.Body
-		}
-	}
-	t.Fatalf("no fixture %s", name)
-	return nil
-}
-
 func TestIngestAccepted(t *testing.T) {
 	t.Parallel()
 	st := &fakeStore{}
 	s := newTestServer(t, st)
-	rec, out := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(fixture(t, "teamcity-build-finished-failure.json")))
+	rec, out := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(sourcestest.Body(t, "teamcity-build-finished-failure.json")))
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
@@ -141,7 +130,7 @@ func TestIngestAccepted(t *testing.T) {
 	}
 
 	// A success goes only to the destination that wants every event.
-	rec, out = do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(fixture(t, "teamcity-build-finished.json")))
+	rec, out = do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(sourcestest.Body(t, "teamcity-build-finished.json")))
 	if rec.Code != http.StatusAccepted || len(out["deliveries"].([]any)) != 1 {
 		t.Errorf("success: %d %s", rec.Code, rec.Body)
 	}
@@ -224,7 +213,7 @@ func TestIngestIgnoredType(t *testing.T) {
 func TestIngestNoContentType(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, &fakeStore{})
-	rec, _ := do(s, http.MethodPost, "/v1/events/appcenter", "", bytes.NewReader(fixture(t, "appcenter-test.json")))
+	rec, _ := do(s, http.MethodPost, "/v1/events/appcenter", "", bytes.NewReader(sourcestest.Body(t, "appcenter-test.json")))
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("App Center's test ping without Content-Type: %d %s", rec.Code, rec.Body)
 	}
@@ -233,7 +222,7 @@ func TestIngestNoContentType(t *testing.T) {
 func TestIngestStoreDown(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, &fakeStore{err: errors.New("disk I/O error")})
-	rec, _ := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(fixture(t, "teamcity-build-finished.json")))
+	rec, _ := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(sourcestest.Body(t, "teamcity-build-finished.json")))
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("got %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
@@ -266,7 +255,7 @@ func TestDedupKey(t *testing.T) {
 	t.Parallel()
 	st := &fakeStore{}
 	s := newTestServer(t, st)
-	body := fixture(t, "teamcity-build-finished.json")
+	body := sourcestest.Body(t, "teamcity-build-finished.json")
 	do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(body))
 	do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(body))
 	req := httptest.NewRequest(http.MethodPost, "/v1/events/teamcity", bytes.NewReader(body))
@@ -301,7 +290,7 @@ func TestQueueDepthLimit(t *testing.T) {
 	st := &queuedStore{depth: 11}
 	s := newTestServer(t, st)
 	s.Runtime().Config.Limits.MaxQueueDepth = 10
-	rec, _ := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(fixture(t, "teamcity-build-finished.json")))
+	rec, _ := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(sourcestest.Body(t, "teamcity-build-finished.json")))
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("over the limit: %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
@@ -322,7 +311,7 @@ func TestQueueDepthLimit(t *testing.T) {
 	s.queue.mu.Lock()
 	s.queue.at = time.Time{}
 	s.queue.mu.Unlock()
-	if rec, _ := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(fixture(t, "teamcity-build-finished.json"))); rec.Code != http.StatusAccepted {
+	if rec, _ := do(s, http.MethodPost, "/v1/events/teamcity", "application/json", bytes.NewReader(sourcestest.Body(t, "teamcity-build-finished.json"))); rec.Code != http.StatusAccepted {
 		t.Errorf("under the limit: %d", rec.Code)
 	}
 	if rec, _ := do(s, http.MethodGet, "/readyz", "", nil); rec.Code != http.StatusOK {

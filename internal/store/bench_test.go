@@ -29,7 +29,7 @@ import (
 // PostgreSQL runs when HERALD_TEST_POSTGRES_DSN is set (scripts/pg.sh,
 // whose server runs with fsync off: not comparable with SQLite's figure).
 func BenchmarkAccept(b *testing.B) {
-	raw := fixture(b, "teamcity-build-finished-failure")
+	raw := sourcestest.Body(b, "teamcity-build-finished-failure")
 	// Sizes of what the default templates make of that fixture.
 	deliveries := []store.Delivery{
 		{Destination: "slack", Payload: notify.Payload{Body: padded(raw, 1500), ContentType: "application/json"}},
@@ -89,17 +89,6 @@ func BenchmarkAccept(b *testing.B) {
 			})
 		}
 	}
-}
-
-func fixture(b *testing.B, name string) []byte {
-	b.Helper()
-	for _, f := range sourcestest.Fixtures() {
-		if f.Name == name {
-			return f.Body
-		}
-	}
-	b.Fatalf("no fixture %s", name)
-	return nil
 }
 
 // padded is n bytes cut from, or repeating, src.

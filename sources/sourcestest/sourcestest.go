@@ -47,6 +47,20 @@ func Fixtures() []Fixture {
 	return out
 }
 
+// Body returns the body of the named fixture ("teamcity-build-started",
+// with or without ".json"), failing t when there is none.
+func Body(t testing.TB, name string) []byte {
+	t.Helper()
+	name = strings.TrimSuffix(name, ".json")
+	for _, f := range Fixtures() {
+		if f.Name == name {
+			return f.Body
+		}
+	}
+	t.Fatalf("no fixture %s", name)
+	return nil
+}
+
 // Rejected names the fixtures their decoder refuses on purpose: the
 // tcWebHooks plugin's body is not TeamCity's built-in webhook envelope.
 var Rejected = map[string]bool{"teamcity-tcwebhooks-legacy-json-failure": true}

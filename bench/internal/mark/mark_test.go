@@ -36,23 +36,12 @@ func TestFormatFind(t *testing.T) {
 	}
 }
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	for _, f := range sourcestest.Fixtures() {
-		if f.Name == name {
-			return f.Body
-		}
-	}
-	t.Fatalf("no fixture %s", name)
-	return nil
-}
-
 // TestMarkSurvivesRendering guards the benchmark: the sink finds each
 // event's mark in what herald sends, for every destination type the driver
 // configures, with the default templates.
 func TestMarkSurvivesRendering(t *testing.T) {
 	t.Parallel()
-	b, err := mark.NewBody(fixture(t, "teamcity-build-finished-failure"))
+	b, err := mark.NewBody(sourcestest.Body(t, "teamcity-build-finished-failure"))
 	if err != nil {
 		t.Fatal(err)
 	}
