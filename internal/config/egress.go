@@ -86,8 +86,3 @@ func (c *Config) validateEgress() []error {
 	}
 	return errs
 }
-
-// IsPrivateHost reports whether host is, as written, a loopback or private
-// address or a name for this machine (localhost): what
-// egress.allow_private governs. Names are not resolved.
-func IsPrivateHost(host string) bool { return notify.IsPrivateHost(host) }

@@ -68,16 +68,11 @@ func (s *Server) preview(c echo.Context) error {
 		return fail(c, http.StatusBadRequest, "JSON nested deeper than "+strconv.Itoa(MaxJSONDepth)+" levels")
 	}
 	ev, err := dec.Decode(body)
-	if err != nil {
-		var in *event.InputError
-		switch {
-		case errors.Is(err, event.ErrIgnored):
-			return fail(c, http.StatusUnprocessableEntity, "herald ignores this event: "+err.Error())
-		case errors.As(err, &in):
-			return fail(c, http.StatusBadRequest, in.Reason)
-		default:
-			return fail(c, http.StatusBadRequest, "invalid "+name+" payload")
-		}
+	switch {
+	case errors.Is(err, event.ErrIgnored):
+		return fail(c, http.StatusUnprocessableEntity, "herald ignores this event: "+err.Error())
+	case err != nil:
+		return fail(c, http.StatusBadRequest, badPayload(name, err))
 	}
 
 	wanted := map[string]bool{}

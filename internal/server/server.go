@@ -183,7 +183,7 @@ func (s *Server) accept(c echo.Context, name string, dec sources.Decoder) (outco
 			return metrics.Rejected, s.reject(c, http.StatusBadRequest, in.Reason)
 		default:
 			log.Error().Err(err).Str("source", name).Msg("decode failed")
-			return metrics.Rejected, fail(c, http.StatusBadRequest, "invalid "+name+" payload")
+			return metrics.Rejected, fail(c, http.StatusBadRequest, badPayload(name, err))
 		}
 	}
 
@@ -249,13 +249,15 @@ type outcomeStore interface {
 // event is routed again with the new state).
 func (s *Server) commit(ctx context.Context, rt *Runtime, ev *event.Event, rec store.EventRecord) (store.Accepted, route.Decision, error) {
 	st, stateful := s.store.(outcomeStore)
+	// The build line is the event's: worked out once, read again per attempt.
+	line, hasLine := route.LineOf(ev)
+	stateful = stateful && hasLine && route.IsOutcome(ev)
+	key := store.OutcomeKey{Source: line.Source, Project: line.Project, BuildConfig: line.BuildConfig, Branch: line.Branch}
 	log := s.logger(ctx)
 	for attempt := 1; ; attempt++ {
 		var prev route.Outcome
 		rec.Outcome = nil
-		if stateful && route.HasState(ev) {
-			line, _ := route.LineOf(ev)
-			key := store.OutcomeKey{Source: line.Source, Project: line.Project, BuildConfig: line.BuildConfig, Branch: line.Branch}
+		if stateful {
 			last, err := st.LastOutcome(ctx, key)
 			if err != nil {
 				return store.Accepted{}, route.Decision{}, err
@@ -295,6 +297,17 @@ func routePause(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// badPayload is the one-line reason a decode error gives the sender: the
+// decoder's own when it is an *event.InputError (written never to echo the
+// input), else a generic one.
+func badPayload(source string, err error) string {
+	var in *event.InputError
+	if errors.As(err, &in) {
+		return in.Reason
+	}
+	return "invalid " + source + " payload"
 }
 
 // refused is the outcome label of a request admit or readInbound answered.

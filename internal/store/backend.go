@@ -82,9 +82,6 @@ type rows interface {
 type txn interface {
 	querier
 	insertJobs(ctx context.Context, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
-	jobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
-	jobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
-	jobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
 	// completeDelivery marks a running delivery job completed in this
 	// transaction (River's JobCompleteTx, which needs the driver's type).
 	completeDelivery(ctx context.Context, job *river.Job[DeliveryArgs]) error
@@ -123,27 +120,6 @@ func (r riverTx[TTx]) insertJobs(ctx context.Context, params []river.InsertManyP
 		return nil, errNoClient
 	}
 	return r.client.InsertManyTx(ctx, r.tx, params)
-}
-
-func (r riverTx[TTx]) jobGet(ctx context.Context, id int64) (*rivertype.JobRow, error) {
-	if r.client == nil {
-		return nil, errNoClient
-	}
-	return r.client.JobGetTx(ctx, r.tx, id)
-}
-
-func (r riverTx[TTx]) jobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error) {
-	if r.client == nil {
-		return nil, errNoClient
-	}
-	return r.client.JobListTx(ctx, r.tx, params)
-}
-
-func (r riverTx[TTx]) jobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error) {
-	if r.client == nil {
-		return nil, errNoClient
-	}
-	return r.client.JobRetryTx(ctx, r.tx, id)
 }
 
 // dbTime scans a time column of either dialect: a time.Time (PostgreSQL
