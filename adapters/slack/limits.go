@@ -147,7 +147,7 @@ func fitBlock(b slackapi.Block) bool {
 // fitTextObject fits t's text to n and fixes its type's options; false when
 // nothing is left to show.
 func fitTextObject(t *slackapi.TextBlockObject, n int) bool {
-	if t == nil || strings.TrimSpace(t.Text) == "" {
+	if t == nil {
 		return false
 	}
 	switch t.Type {
@@ -159,7 +159,9 @@ func fitTextObject(t *slackapi.TextBlockObject, n int) bool {
 		t.Emoji = nil
 		t.Text = fitMrkdwn(t.Text, n)
 	}
-	return true
+	// Only after cleaning: a text of control characters alone is empty
+	// then, and Slack refuses an empty text object.
+	return strings.TrimSpace(t.Text) != ""
 }
 
 // fitFields keeps non-empty fields, each within its limit; past ten, the
@@ -192,8 +194,8 @@ func fitContext(elems []slackapi.MixedElement) []slackapi.MixedElement {
 				out = append(out, e)
 			}
 		case *slackapi.ImageBlockElement:
+			e.AltText = fitPlain(e.AltText, maxAltText)
 			if (e.SlackFile != nil || (e.ImageURL != nil && validURL(*e.ImageURL))) && strings.TrimSpace(e.AltText) != "" {
-				e.AltText = fitPlain(e.AltText, maxAltText)
 				out = append(out, e)
 			}
 		}

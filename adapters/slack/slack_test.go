@@ -567,6 +567,9 @@ func TestFit(t *testing.T) {
 		{"type": "button", "action_id": "d", "text": map[string]any{"type": "plain_text", "text": "js"}, "url": "javascript:alert(1)"},
 	}})
 	blocks = append(blocks, map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": ""}})
+	// Control characters alone are empty once cleaned (found by FuzzRender).
+	blocks = append(blocks, map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": "\x1f\x00"}})
+	blocks = append(blocks, map[string]any{"type": "context", "elements": []map[string]any{{"type": "plain_text", "text": "\x00"}}})
 	blocks = append(blocks, map[string]any{"type": "context", "elements": []map[string]any{{"type": "mrkdwn", "text": " "}}})
 	for i := 0; i < 60; i++ {
 		blocks = append(blocks, map[string]any{"type": "divider", "block_id": "same"})
