@@ -661,14 +661,33 @@ func CheckEventName(name string) error {
 	return err
 }
 
-// yamlValueRE matches the values yaml.v3 quotes in its errors
-// ("cannot unmarshal !!str `https://hooks…` into int").
-var yamlValueRE = regexp.MustCompile("`[^`]*`")
-
 // redactYAML drops the values yaml.v3 quotes in its messages: one may be a
 // secret (a webhook URL given a wrong type). The line and the types stay.
 func redactYAML(err error) error {
-	return errors.New(yamlValueRE.ReplaceAllString(err.Error(), "the value"))
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, e := range te.Errors {
+			msgs[i] = redactQuoted(e)
+		}
+		return errors.New("yaml: unmarshal errors:\n  " + strings.Join(msgs, "\n  "))
+	}
+	return errors.New(redactQuoted(err.Error()))
+}
+
+// redactQuoted replaces the value yaml.v3 quotes in one message ("cannot
+// unmarshal !!str `https://hooks…` into int") with "the value": everything
+// from the first backquote to the last, since the value may hold
+// backquotes itself; an unclosed one drops the rest.
+func redactQuoted(msg string) string {
+	i, j := strings.IndexByte(msg, '`'), strings.LastIndexByte(msg, '`')
+	switch {
+	case i < 0:
+		return msg
+	case i == j:
+		return msg[:i] + "the value"
+	}
+	return msg[:i] + "the value" + msg[j+1:]
 }
 
 // envRE matches ${VAR} and ${VAR:-default}.

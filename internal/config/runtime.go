@@ -122,9 +122,9 @@ func apiYAMLError(err error) error {
 				e += " of " + m[2]
 			}
 		}
-		msgs = append(msgs, e)
+		msgs = append(msgs, redactQuoted(e))
 	}
-	return redactYAML(errors.New(strings.Join(msgs, "; ")))
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // WithAPIDestinations returns a copy of c with ds appended as destinations
