@@ -158,7 +158,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	worker.CompleteWith(st)
+	// First attempts from memory (internal/store/lease.go): the store
+	// leases the jobs it commits to the worker's pool.
+	worker.StartMemory(st)
+	defer worker.StopMemory(context.Background()) // on early returns; a no-op after the shutdown's
+	st.DispatchTo(worker)
 	// River runs the pruning periodically and stops it with the store.
 	if err := st.SchedulePrune(pruner, cfg.Delivery.Retention); err != nil {
 		return err
@@ -212,6 +216,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Warn().Err(err).Msg("http shutdown")
 	}
+	worker.StopMemory(sctx)
 	if err := st.Stop(sctx); err != nil {
 		log.Warn().Err(err).Msg("delivery shutdown")
 	}

@@ -174,6 +174,11 @@ type Config struct {
 	// Metrics receives every send's result and every delivery's outcome
 	// (metrics.go); nil: not instrumented.
 	Metrics *metrics.Metrics
+
+	// MemoryWorkers and MemoryQueue size the pool that makes first
+	// attempts from memory (memory.go); zero takes the Default* value.
+	MemoryWorkers int
+	MemoryQueue   int
 }
 
 // Worker delivers store.DeliveryArgs jobs.
@@ -189,6 +194,7 @@ type Worker struct {
 	gates map[string]*gate // by Policy.Key (a URL): never log the keys
 
 	completer Completer // nil: River's batched completion only
+	mem       *memory   // nil until StartMemory
 }
 
 // Shrinker is a Sender that can re-render a payload its platform refused
@@ -227,6 +233,8 @@ func New(senders Senders, cfg Config, log zerolog.Logger) *Worker {
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = DefaultMaxAge
 	}
+	cfg.MemoryWorkers = cmp.Or(cfg.MemoryWorkers, DefaultMemoryWorkers)
+	cfg.MemoryQueue = cmp.Or(cfg.MemoryQueue, DefaultMemoryQueue)
 	opts := gateOptions{
 		maxWait:    cmp.Or(cfg.MaxWait, DefaultMaxWait),
 		maxWaiting: cmp.Or(cfg.MaxWaiting, DefaultMaxWaiting),
@@ -326,6 +334,11 @@ func backoff(n int, base, limit time.Duration, u float64) time.Duration {
 
 // Work makes one delivery attempt and decides what River does next.
 func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) error {
+	return w.work(ctx, job, w.opts)
+}
+
+// work is Work with the gate's waiting rules o (memory.go uses its own).
+func (w *Worker) work(ctx context.Context, job *river.Job[store.DeliveryArgs], o gateOptions) error {
 	a := job.Args
 	lc := w.log.With().
 		Str("event_id", a.EventID).
@@ -366,7 +379,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 
 	// Wait for this job's turn at the destination's URL, or snooze.
 	g := w.gate(pol)
-	permit, started, snooze, err := g.acquire(ctx, job.ID, w.opts)
+	permit, started, snooze, err := g.acquire(ctx, job.ID, o)
 	if err != nil {
 		log.Info().Msg("delivery interrupted")
 		return fmt.Errorf("waiting for its turn: %w", err)
@@ -412,14 +425,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	if err != nil && retry && errors.As(err, &ne) {
 		retryAfter = ne.RetryAfter
 	}
-	g.done(job.ID, permit, classify(ctx, err, retry, ne), retryAfter, w.opts.grace)
+	g.done(job.ID, permit, classify(ctx, err, retry, ne), retryAfter, o.grace)
 
 	if err == nil {
 		w.delivered(a.Destination, time.Since(job.CreatedAt))
 		if w.completer != nil {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), completeTimeout)
 			if cerr := w.completer.Complete(cctx, job); cerr != nil {
-				log.Warn().Err(cerr).Msg("recording the delivery failed; River will record it")
+				log.Warn().Err(cerr).Msg("recording the delivery failed; River will record it, or send it again")
 			}
 			cancel()
 		}

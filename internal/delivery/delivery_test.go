@@ -83,6 +83,13 @@ type harness struct {
 // Worker over the given senders and starts it.
 func newHarness(t *testing.T, d storetest.Driver, senders map[string]Sender, cfg Config, scfg store.Config) *harness {
 	t.Helper()
+	return newHarnessWith(t, d, senders, cfg, scfg, false)
+}
+
+// newHarnessWith is newHarness, with first attempts from memory
+// (memory.go) when memory is set.
+func newHarnessWith(t *testing.T, d storetest.Driver, senders map[string]Sender, cfg Config, scfg store.Config, memory bool) *harness {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := zerolog.New(zerolog.MultiLevelWriter(logs, zerolog.NewTestWriter(t))).Level(zerolog.DebugLevel)
 
@@ -107,6 +114,11 @@ func newHarness(t *testing.T, d storetest.Driver, senders map[string]Sender, cfg
 			t.Errorf("Close: %v", err)
 		}
 	})
+	if memory {
+		w.StartMemory(s)
+		s.DispatchTo(w)
+		t.Cleanup(func() { w.StopMemory(context.Background()) }) // runs before Close
+	}
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -212,24 +224,34 @@ func TestWorkOutcomes(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			storetest.Run(t, func(t *testing.T, d storetest.Driver) {
-				sender := &fakeSender{script: tc.script}
-				h := newHarness(t, d, map[string]Sender{"slack": sender}, tc.cfg, store.Config{MaxAttempts: tc.maxAttempts})
-				st := h.final(t, h.accept(t, tc.destination))
+		for _, memory := range []bool{false, true} {
+			name := tc.name
+			if memory {
+				// The first attempt made from memory ends the same way.
+				name += " (first attempt from memory)"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				storetest.Run(t, func(t *testing.T, d storetest.Driver) {
+					sender := &fakeSender{script: tc.script}
+					h := newHarnessWith(t, d, map[string]Sender{"slack": sender}, tc.cfg, store.Config{MaxAttempts: tc.maxAttempts}, memory)
+					st := h.final(t, h.accept(t, tc.destination))
+					if memory && h.worker.mem.attempted.Load() != 1 {
+						t.Errorf("%d first attempts made from memory, want 1", h.worker.mem.attempted.Load())
+					}
 
-				if st.State != tc.wantState || st.Attempt != tc.wantAttempt {
-					t.Errorf("state %s after attempt %d, want %s after %d (%+v)", st.State, st.Attempt, tc.wantState, tc.wantAttempt, st)
-				}
-				if got := len(sender.attempts()); got != tc.wantCalls {
-					t.Errorf("Send called %d times, want %d", got, tc.wantCalls)
-				}
-				if !strings.Contains(st.LastError, tc.wantError) {
-					t.Errorf("last error %q, want it to contain %q", st.LastError, tc.wantError)
-				}
+					if st.State != tc.wantState || st.Attempt != tc.wantAttempt {
+						t.Errorf("state %s after attempt %d, want %s after %d (%+v)", st.State, st.Attempt, tc.wantState, tc.wantAttempt, st)
+					}
+					if got := len(sender.attempts()); got != tc.wantCalls {
+						t.Errorf("Send called %d times, want %d", got, tc.wantCalls)
+					}
+					if !strings.Contains(st.LastError, tc.wantError) {
+						t.Errorf("last error %q, want it to contain %q", st.LastError, tc.wantError)
+					}
+				})
 			})
-		})
+		}
 	}
 }
 
@@ -377,6 +399,42 @@ func TestShutdownPutsDeliveryBack(t *testing.T) {
 		}
 		if st[0].State != "available" || st[0].Attempt != 0 {
 			t.Errorf("after shutdown: %+v; want available with the attempt not counted", st[0])
+		}
+	})
+}
+
+// TestShutdownPutsFirstAttemptBack: a first attempt from memory still
+// running when the shutdown's time is up is cut short and its job made
+// available again, the attempt not counted, as River does with its own.
+func TestShutdownPutsFirstAttemptBack(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, d storetest.Driver) {
+		sender := &fakeSender{script: []answer{{block: true}}}
+		h := newHarnessWith(t, d, map[string]Sender{"slack": sender}, Config{Timeout: time.Minute}, store.Config{}, true)
+		id := h.accept(t, "slack")
+		deadline := time.Now().Add(30 * time.Second)
+		for len(sender.attempts()) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("delivery never started")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := h.store.Stop(t.Context()); err != nil { // River's workers: idle
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		h.worker.StopMemory(ctx) // out of time: the hung send is cancelled
+
+		st, err := h.store.Deliveries(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[0].State != "available" || st[0].Attempt != 0 {
+			t.Errorf("after shutdown: %+v; want available with the attempt not counted", st[0])
+		}
+		if n := h.worker.mem.attempted.Load(); n != 1 {
+			t.Errorf("%d first attempts from memory, want 1", n)
 		}
 	})
 }

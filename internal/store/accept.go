@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
 
 	"github.com/herald-ci/herald/internal/notify"
 )
@@ -90,35 +89,22 @@ func (s *Store) Accept(ctx context.Context, ev EventRecord, deliveries []Deliver
 	if ev.Source == "" {
 		return Accepted{}, errors.New("store: accept: event source is empty")
 	}
+	for i, d := range deliveries {
+		if strings.TrimSpace(d.Destination) == "" {
+			return Accepted{}, fmt.Errorf("store: accept: delivery %d has no destination", i)
+		}
+	}
 	if err := s.checkRoom(); err != nil {
 		return Accepted{}, fmt.Errorf("store: accept: %w", err)
 	}
-	now := time.Now()
-	id, err := newEventID()
-	if err != nil {
-		return Accepted{}, err
-	}
+	// The writer (writer.go) stores it with whatever else is waiting, in
+	// one transaction.
+	res := s.write(ctx, &writeReq{accept: &acceptReq{ev: ev, deliveries: deliveries}})
+	return res.acc, res.err
+}
 
-	tx, err := s.db.begin(ctx)
-	if err != nil {
-		return Accepted{}, fmt.Errorf("store: accept: begin: %w", err)
-	}
-	defer func() { _ = tx.rollback(ctx) }() // no-op after a commit
-
-	if ev.DedupKey != "" {
-		owner, dup, err := s.claimDedupKey(ctx, tx, ev, id, now)
-		if err != nil {
-			return Accepted{}, err
-		}
-		if dup {
-			refs, err := deliveriesOf(ctx, tx, owner)
-			if err != nil {
-				return Accepted{}, err
-			}
-			return Accepted{EventID: owner, Duplicate: true, Deliveries: refs}, nil
-		}
-	}
-
+// insertEvent writes the event's row.
+func (s *Store) insertEvent(ctx context.Context, tx txn, ev EventRecord, id string, now time.Time) error {
 	var dedupKey sql.NullString
 	if ev.DedupKey != "" {
 		dedupKey = sql.NullString{String: ev.DedupKey, Valid: true}
@@ -127,71 +113,9 @@ func (s *Store) Accept(ctx context.Context, ev EventRecord, deliveries []Deliver
 INSERT INTO events (id, source, type, kind, status, dedup_key, received_at, raw)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		id, ev.Source, ev.Type, ev.Kind, ev.Status, dedupKey, s.db.timeArg(now), ev.Raw); err != nil {
-		return Accepted{}, fmt.Errorf("store: accept: insert event: %w", err)
+		return fmt.Errorf("insert event: %w", err)
 	}
-
-	if ev.Outcome != nil {
-		if err := s.applyOutcome(ctx, tx, ev.Outcome, id, now); err != nil {
-			return Accepted{}, err
-		}
-	}
-
-	for i, d := range deliveries {
-		if strings.TrimSpace(d.Destination) == "" {
-			return Accepted{}, fmt.Errorf("store: accept: delivery %d has no destination", i)
-		}
-	}
-	keep, err := s.claimMessages(ctx, tx, deliveries, now)
-	if err != nil {
-		return Accepted{}, err
-	}
-	var suppressed []string
-	sending := make([]Delivery, 0, len(deliveries))
-	for i, d := range deliveries {
-		if keep[i] {
-			sending = append(sending, d)
-		} else {
-			suppressed = append(suppressed, d.Destination)
-		}
-	}
-	deliveries = sending
-
-	refs := make([]DeliveryRef, 0, len(deliveries))
-	if len(deliveries) > 0 {
-		params := make([]river.InsertManyParams, len(deliveries))
-		for i, d := range deliveries {
-			params[i] = river.InsertManyParams{Args: DeliveryArgs{EventID: id, Destination: d.Destination, Payload: d.Payload, MaxAttempts: d.MaxAttempts, RequestID: ev.RequestID}}
-			if d.MaxAttempts > 0 {
-				params[i].InsertOpts = &river.InsertOpts{MaxAttempts: d.MaxAttempts}
-			}
-		}
-		results, err := tx.insertJobs(ctx, params)
-		if err != nil {
-			return Accepted{}, fmt.Errorf("store: accept: enqueue deliveries: %w", err)
-		}
-		if len(results) != len(deliveries) {
-			return Accepted{}, fmt.Errorf("store: accept: enqueued %d of %d deliveries", len(results), len(deliveries))
-		}
-		for i, r := range results {
-			ref := DeliveryRef{ID: r.Job.ID, Destination: deliveries[i].Destination}
-			if _, err := tx.exec(ctx, `
-INSERT INTO event_deliveries (event_id, position, job_id, destination) VALUES ($1, $2, $3, $4)`,
-				id, i, ref.ID, ref.Destination); err != nil {
-				return Accepted{}, fmt.Errorf("store: accept: record delivery: %w", err)
-			}
-			refs = append(refs, ref)
-		}
-	}
-
-	if s.beforeCommit != nil {
-		if err := s.beforeCommit(); err != nil {
-			return Accepted{}, err
-		}
-	}
-	if err := tx.commit(ctx); err != nil {
-		return Accepted{}, fmt.Errorf("store: accept: commit: %w", err)
-	}
-	return Accepted{EventID: id, Deliveries: refs, Suppressed: suppressed}, nil
+	return nil
 }
 
 // claimDedupKey makes event id the owner of (source, dedup key) unless an
@@ -214,12 +138,12 @@ RETURNING event_id`,
 	case err == nil:
 		return got, false, nil
 	case !errors.Is(err, sql.ErrNoRows):
-		return "", false, fmt.Errorf("store: accept: dedup: %w", err)
+		return "", false, fmt.Errorf("dedup: %w", err)
 	}
 	if err := tx.queryRow(ctx,
 		`SELECT event_id FROM event_dedup WHERE source = $1 AND dedup_key = $2`,
 		ev.Source, ev.DedupKey).Scan(&owner); err != nil {
-		return "", false, fmt.Errorf("store: accept: dedup owner: %w", err)
+		return "", false, fmt.Errorf("dedup owner: %w", err)
 	}
 	return owner, true, nil
 }

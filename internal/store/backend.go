@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -82,9 +83,10 @@ type rows interface {
 type txn interface {
 	querier
 	insertJobs(ctx context.Context, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
-	// completeDelivery marks a running delivery job completed in this
-	// transaction (River's JobCompleteTx, which needs the driver's type).
-	completeDelivery(ctx context.Context, job *river.Job[DeliveryArgs]) error
+	// setStates gives running jobs their new states (River's
+	// JobSetStateIfRunningMany, which needs the driver's type) and returns
+	// the rows it changed.
+	setStates(ctx context.Context, params []*riverdriver.JobSetStateIfRunningParams, now time.Time) ([]*rivertype.JobRow, error)
 	commit(ctx context.Context) error
 	// rollback is a no-op after commit.
 	rollback(ctx context.Context) error
@@ -120,6 +122,13 @@ func (r riverTx[TTx]) insertJobs(ctx context.Context, params []river.InsertManyP
 		return nil, errNoClient
 	}
 	return r.client.InsertManyTx(ctx, r.tx, params)
+}
+
+func (r riverTx[TTx]) setStates(ctx context.Context, params []*riverdriver.JobSetStateIfRunningParams, now time.Time) ([]*rivertype.JobRow, error) {
+	if r.client == nil {
+		return nil, errNoClient
+	}
+	return r.client.Driver().UnwrapExecutor(r.tx).JobSetStateIfRunningMany(ctx, setStateMany(params, r.client.Schema(), now))
 }
 
 // dbTime scans a time column of either dialect: a time.Time (PostgreSQL

@@ -104,7 +104,7 @@ func (s *Store) applyOutcome(ctx context.Context, tx txn, u *OutcomeUpdate, even
 	}
 	cur, err := readOutcome(ctx, tx, u.Key, lock)
 	if err != nil {
-		return fmt.Errorf("store: accept: read outcome: %w", err)
+		return fmt.Errorf("read outcome: %w", err)
 	}
 	if cur.Version != u.Expected {
 		return ErrOutcomeChanged
@@ -113,7 +113,7 @@ func (s *Store) applyOutcome(ctx context.Context, tx txn, u *OutcomeUpdate, even
 		return nil
 	}
 	if u.New.Status == "" {
-		return errors.New("store: accept: outcome to record has no status")
+		return errors.New("outcome to record has no status")
 	}
 	finished := ""
 	if !u.New.FinishedAt.IsZero() {
@@ -135,7 +135,7 @@ WHERE source = $1 AND project = $2 AND build_config = $3 AND branch = $4 AND ver
 			u.New.Status, u.New.Number, finished, eventID, s.db.timeArg(now), u.Expected)
 	}
 	if err != nil {
-		return fmt.Errorf("store: accept: record outcome: %w", err)
+		return fmt.Errorf("record outcome: %w", err)
 	}
 	if n != 1 {
 		return ErrOutcomeChanged
@@ -193,7 +193,7 @@ RETURNING destination`,
 		case errors.Is(err, sql.ErrNoRows):
 			keep[c.i] = false
 		case err != nil:
-			return nil, fmt.Errorf("store: accept: message dedup: %w", err)
+			return nil, fmt.Errorf("message dedup: %w", err)
 		}
 	}
 	return keep, nil

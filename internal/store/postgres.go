@@ -125,11 +125,6 @@ type postgresTx struct {
 	riverTx[pgx.Tx]
 }
 
-func (t *postgresTx) completeDelivery(ctx context.Context, job *river.Job[DeliveryArgs]) error {
-	_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, t.tx, job)
-	return err
-}
-
 func (t *postgresTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	tag, err := t.tx.Exec(ctx, q, args...)
 	return tag.RowsAffected(), err

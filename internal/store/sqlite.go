@@ -194,11 +194,6 @@ func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (rows, erro
 
 func (t *sqliteTx) commit(context.Context) error { return t.tx.Commit() }
 
-func (t *sqliteTx) completeDelivery(ctx context.Context, job *river.Job[DeliveryArgs]) error {
-	_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, t.tx, job)
-	return err
-}
-
 func (t *sqliteTx) rollback(context.Context) error {
 	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return err
@@ -287,6 +282,16 @@ WHERE river_job.id = orphan.id
 	if err != nil {
 		return fmt.Errorf("store: reclaim orphaned jobs: %w", err)
 	}
+	// Jobs leased to the dead process for a first attempt from memory
+	// (lease.go) are due now rather than when their lease runs out.
+	leased, err := tx.ExecContext(ctx, `
+UPDATE river_job SET state = 'available', scheduled_at = ?1
+WHERE state = 'scheduled' AND kind = 'delivery'
+  AND CASE WHEN json_valid(metadata, 5) THEN json_extract(metadata, '$.herald_lease') END = 1
+`, sqliteTime(now))
+	if err != nil {
+		return fmt.Errorf("store: reclaim leased jobs: %w", err)
+	}
 	// The dead process may still be recorded as River's leader; its lease
 	// would keep this one from running the scheduler and rescuer until it
 	// expires. Nobody else can hold this file, so the lease is void.
@@ -298,6 +303,9 @@ WHERE river_job.id = orphan.id
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
 		log.Warn().Int64("jobs", n).Msg("freed jobs orphaned by a previous process")
+	}
+	if n, _ := leased.RowsAffected(); n > 0 {
+		log.Warn().Int64("jobs", n).Msg("freed jobs leased to a previous process for their first attempt")
 	}
 	return nil
 }

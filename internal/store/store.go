@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -220,35 +221,21 @@ type Store struct {
 	client queue
 	log    zerolog.Logger
 
-	// beforeCommit, when set (tests only), runs inside Accept's transaction
-	// after every row is written and before the commit.
+	// beforeCommit, when set (tests only), runs inside each batch's
+	// transaction (writer.go) after every row is written and before the
+	// commit.
 	beforeCommit func() error
+
+	// The writer goroutine (writer.go) and what it dispatches to (lease.go).
+	writes     chan *writeReq
+	writerQuit chan struct{}
+	writerDone chan struct{}
+	dispatcher Dispatcher
+	working    atomic.Bool // between Start and Stop: leased jobs get worked
 
 	mu      sync.Mutex
 	started bool
 	closed  bool
-}
-
-// Complete records a delivery job as completed at once, in its own
-// transaction. River would otherwise record it later, in a batch with
-// others: a crash in between would make herald send every message of the
-// batch again. This keeps the promise of at most one duplicate per crash:
-// only a message whose platform answer arrived and whose Complete had not
-// committed yet can be sent twice. The worker still returns nil afterwards;
-// River's own completion of an already completed job changes nothing.
-func (s *Store) Complete(ctx context.Context, job *river.Job[DeliveryArgs]) error {
-	tx, err := s.db.begin(ctx)
-	if err != nil {
-		return fmt.Errorf("store: complete job %d: %w", job.ID, err)
-	}
-	defer tx.rollback(ctx)
-	if err := tx.completeDelivery(ctx, job); err != nil {
-		return fmt.Errorf("store: complete job %d: %w", job.ID, err)
-	}
-	if err := tx.commit(ctx); err != nil {
-		return fmt.Errorf("store: complete job %d: %w", job.ID, err)
-	}
-	return nil
 }
 
 // ErrLocked is returned by Open when another process (or another Store in
@@ -310,6 +297,7 @@ func Open(ctx context.Context, cfg Config, workers *river.Workers, log zerolog.L
 		return fail(fmt.Errorf("store: river client: %w", err))
 	}
 	s.client = client
+	s.startWriter()
 	return s, nil
 }
 
@@ -344,6 +332,7 @@ func (s *Store) Start(ctx context.Context) error {
 		return fmt.Errorf("store: start workers: %w", err)
 	}
 	s.started = true
+	s.working.Store(true)
 	return nil
 }
 
@@ -362,6 +351,7 @@ func (s *Store) stopLocked(ctx context.Context) error {
 		return nil
 	}
 	s.started = false
+	s.working.Store(false)
 	err := s.client.Stop(ctx)
 	if err == nil {
 		return nil
@@ -392,11 +382,13 @@ func (s *Store) Close() error {
 	if s.started {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.started = false
+		s.working.Store(false)
 		if err := s.client.StopAndCancel(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("store: stop workers: %w", err))
 		}
 		cancel()
 	}
+	s.stopWriter()
 	if err := s.db.close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: close database: %w", err))
 	}

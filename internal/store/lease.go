@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// First attempts from memory.
+//
+// River finds new work by polling and notifications and records each
+// result in a transaction of its own, which costs several writes and up to
+// a fetch interval per message. A delivery job this process has just
+// committed does not need to be found: its payload is in memory. So when a
+// Dispatcher is set and the workers run, Accept stores each job *leased*:
+// state scheduled, due RescueAfter from now (the time River would also
+// leave a running job alone), with leaseMetadata. Right after the commit
+// the writer hands the job to the Dispatcher, which makes the first attempt
+// and reports it with Finish (or Complete on success): the job is marked
+// running and then given its state exactly as River's executor would
+// (completed, retryable with the worker's backoff, snoozed, cancelled,
+// discarded), batched with the other writes. River remains the safety net
+// and the retry engine:
+//
+//   - the process dies with a job leased: on SQLite the next Open makes
+//     leased jobs available at once (reclaimOrphans); on PostgreSQL another
+//     replica's River takes it when the lease runs out, as it would take a
+//     job stuck running;
+//   - the first attempt fails: the job is retryable like any other and
+//     River makes the next attempt;
+//   - the dispatcher is full (a burst): jobs past its Room are stored
+//     available, for River's workers, as without a dispatcher.
+//
+// A duplicate is possible in the same window as before: the platform
+// answered and the process died before the batch recording it committed.
+
+// leaseMetadata marks a job stored leased. Finish clears it (false), so a
+// leased job's later snoozes and retries are River's like any other's.
+var (
+	leaseMetadata      = []byte(`{"herald_lease":true}`)
+	leaseEndedMetadata = []byte(`{"herald_lease":false}`)
+)
+
+// Dispatcher takes jobs just committed for their first attempt.
+type Dispatcher interface {
+	// Room is how many jobs Dispatch can take now without blocking. The
+	// store asks it before each batch and leases at most that many; only
+	// the store dispatches, so the room stays.
+	Room() int
+	// Dispatch hands over a committed, leased job. It must not block.
+	Dispatch(job *river.Job[DeliveryArgs])
+}
+
+// DispatchTo makes Accept lease jobs to d while the workers run (between
+// Start and Stop). Call it before Start.
+func (s *Store) DispatchTo(d Dispatcher) { s.dispatcher = d }
+
+// Leased reports whether job was handed to the Dispatcher rather than
+// fetched by River.
+func Leased(job *river.Job[DeliveryArgs]) bool {
+	return job.State == rivertype.JobStateScheduled
+}
+
+// Complete records a delivery job as completed, in the writer's next batch
+// (writer.go), before returning. River would otherwise record it later,
+// in a batch of its own: a crash in between would make herald send every
+// message of that batch again. This keeps the promise that only a message
+// whose platform answer arrived and whose record had not committed yet can
+// be sent twice. A job run by River's worker is completed as River's
+// JobCompleteTx does; River's own completion afterwards changes nothing. A
+// leased job (Leased) is completed as Finish(nil) would.
+func (s *Store) Complete(ctx context.Context, job *river.Job[DeliveryArgs]) error {
+	return s.Finish(ctx, job, nil, time.Time{})
+}
+
+// Finish records the outcome of an attempt: err is what the worker
+// returned (nil, river.JobSnooze, river.JobCancel, a shutdown's context
+// error, any other error) and nextRetry when a retryable error's next
+// attempt is due. Only a leased job's failures are recorded here; a job
+// River runs records its failures through River.
+func (s *Store) Finish(ctx context.Context, job *river.Job[DeliveryArgs], err error, nextRetry time.Time) error {
+	leased := Leased(job)
+	if err != nil && !leased {
+		return errors.New("store: finish: a running job's failure is River's to record")
+	}
+	params, perr := finishParams(job, err, nextRetry, time.Now())
+	if perr != nil {
+		return fmt.Errorf("store: record job %d: %w", job.ID, perr)
+	}
+	return s.write(ctx, &writeReq{finish: &finishReq{id: job.ID, leased: leased, params: params}}).err
+}
+
+// riverSchedulerInterval is River's scheduler interval (its default): a
+// job due sooner is made available at once, as River's executor does.
+const riverSchedulerInterval = 5 * time.Second
+
+// finishParams is the state River's executor would give job for err.
+func finishParams(job *river.Job[DeliveryArgs], err error, nextRetry, now time.Time) (*riverdriver.JobSetStateIfRunningParams, error) {
+	if err == nil {
+		return riverdriver.JobSetStateCompleted(job.ID, now, nil), nil
+	}
+	var (
+		snooze *rivertype.JobSnoozeError
+		cancel *rivertype.JobCancelError
+	)
+	attempt := max(job.Attempt, 1)
+	switch {
+	case errors.As(err, &snooze):
+		var meta map[string]any
+		if len(job.Metadata) > 0 {
+			_ = json.Unmarshal(job.Metadata, &meta)
+		}
+		n, _ := meta["snoozes"].(float64)
+		upd, merr := json.Marshal(map[string]any{"snoozes": int(n) + 1, "herald_lease": false})
+		if merr != nil {
+			return nil, merr
+		}
+		at := now.Add(snooze.Duration)
+		if snooze.Duration <= riverSchedulerInterval {
+			return riverdriver.JobSetStateSnoozedAvailable(job.ID, at, attempt-1, upd), nil
+		}
+		return riverdriver.JobSetStateSnoozed(job.ID, at, attempt-1, upd), nil
+	case errors.Is(err, context.Canceled):
+		// Cut short by shutdown: available again, the attempt not counted.
+		return riverdriver.JobSetStateInterrupted(job.ID, now, attempt-1, leaseEndedMetadata), nil
+	}
+	errData, merr := json.Marshal(rivertype.AttemptError{At: now, Attempt: attempt, Error: err.Error()})
+	if merr != nil {
+		return nil, merr
+	}
+	switch {
+	case errors.As(err, &cancel):
+		return riverdriver.JobSetStateCancelled(job.ID, now, errData, leaseEndedMetadata), nil
+	case attempt >= job.MaxAttempts:
+		return riverdriver.JobSetStateDiscarded(job.ID, now, errData, leaseEndedMetadata), nil
+	case nextRetry.Sub(now) <= riverSchedulerInterval:
+		return riverdriver.JobSetStateErrorAvailable(job.ID, nextRetry, errData, leaseEndedMetadata), nil
+	}
+	return riverdriver.JobSetStateErrorRetryable(job.ID, nextRetry, errData, leaseEndedMetadata), nil
+}
