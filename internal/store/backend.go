@@ -131,6 +131,15 @@ func (r riverTx[TTx]) setStates(ctx context.Context, params []*riverdriver.JobSe
 	return r.client.Driver().UnwrapExecutor(r.tx).JobSetStateIfRunningMany(ctx, setStateMany(params, r.client.Schema(), now))
 }
 
+// jsonParam is the placeholder $n read as a JSON value for a jsonb column
+// (River's job args and metadata are jsonb on both).
+func jsonParam(dialect string, n int) string {
+	if dialect == "postgres" {
+		return fmt.Sprintf("$%d::jsonb", n)
+	}
+	return fmt.Sprintf("jsonb($%d)", n)
+}
+
 // dbTime scans a time column of either dialect: a time.Time (PostgreSQL
 // timestamptz) or text in River's SQLite layout.
 type dbTime struct{ time.Time }

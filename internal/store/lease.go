@@ -89,22 +89,24 @@ func (s *Store) Finish(ctx context.Context, job *river.Job[DeliveryArgs], err er
 	if err != nil && !leased {
 		return errors.New("store: finish: a running job's failure is River's to record")
 	}
-	params, perr := finishParams(job, err, nextRetry, time.Now())
-	if perr != nil {
-		return fmt.Errorf("store: record job %d: %w", job.ID, perr)
+	f := &finishReq{id: job.ID, leased: leased}
+	if err != nil {
+		params, perr := finishParams(job, err, nextRetry, time.Now())
+		if perr != nil {
+			return fmt.Errorf("store: record job %d: %w", job.ID, perr)
+		}
+		f.params = params
 	}
-	return s.write(ctx, &writeReq{finish: &finishReq{id: job.ID, leased: leased, params: params}}).err
+	return s.write(ctx, &writeReq{finish: f}).err
 }
 
 // riverSchedulerInterval is River's scheduler interval (its default): a
 // job due sooner is made available at once, as River's executor does.
 const riverSchedulerInterval = 5 * time.Second
 
-// finishParams is the state River's executor would give job for err.
+// finishParams is the state River's executor would give job for err
+// (not nil: a delivery is completed by finishJobs itself).
 func finishParams(job *river.Job[DeliveryArgs], err error, nextRetry, now time.Time) (*riverdriver.JobSetStateIfRunningParams, error) {
-	if err == nil {
-		return riverdriver.JobSetStateCompleted(job.ID, now, nil), nil
-	}
 	var (
 		snooze *rivertype.JobSnoozeError
 		cancel *rivertype.JobCancelError

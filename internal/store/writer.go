@@ -1,14 +1,18 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // The writer: group commit.
@@ -54,12 +58,12 @@ type acceptReq struct {
 	deliveries []Delivery
 }
 
-// finishReq records the end of a delivery attempt: the job's new state as
-// River's own executor would set it.
+// finishReq records the end of a delivery attempt: completed, or (params)
+// the job's new state as River's own executor would set it.
 type finishReq struct {
 	id     int64
-	leased bool // scheduled, attempted from memory; else running in a River worker
-	params *riverdriver.JobSetStateIfRunningParams
+	leased bool                                    // scheduled, attempted from memory; else running in a River worker
+	params *riverdriver.JobSetStateIfRunningParams // nil: delivered
 }
 
 type writeRes struct {
@@ -322,36 +326,43 @@ func (s *Store) stage(ctx context.Context, tx txn, a *acceptReq, now time.Time, 
 	return st, nil
 }
 
-// insertDeliveries inserts the delivery jobs of every staged Accept with
-// one River insert, records which event each belongs to, and fills in the
-// answers. Jobs the dispatcher has room for are leased to it.
+// insertDeliveries inserts the delivery jobs of every staged Accept,
+// records which event each belongs to, and fills in the answers. The first
+// jobs, as many as the dispatcher has room for, are leased to it
+// (insertLeased); the others go through River's insert, for River's
+// workers, as without a dispatcher.
 func (s *Store) insertDeliveries(ctx context.Context, tx txn, batch []*writeReq, staged []*stagedAccept, res []writeRes, now time.Time) ([]*river.Job[DeliveryArgs], error) {
-	var params []river.InsertManyParams
-	var owners []int // request index of each job
-	room := 0
-	if s.dispatcher != nil && s.working.Load() {
-		room = s.dispatcher.Room()
-	}
+	var jobs []newJob
 	for i, st := range staged {
 		if st == nil || st.dupOf >= 0 {
 			continue
 		}
 		for _, d := range st.sending {
-			p := river.InsertManyParams{Args: DeliveryArgs{EventID: st.id, Destination: d.Destination, Payload: d.Payload, MaxAttempts: d.MaxAttempts, RequestID: st.requestID}}
-			opts := &river.InsertOpts{MaxAttempts: d.MaxAttempts}
-			if len(owners) < room {
-				opts.ScheduledAt = now.Add(s.cfg.RescueAfter)
-				opts.Metadata = leaseMetadata
-			}
-			if opts.MaxAttempts > 0 || !opts.ScheduledAt.IsZero() {
-				p.InsertOpts = opts
-			}
-			params = append(params, p)
-			owners = append(owners, i)
+			jobs = append(jobs, newJob{owner: i, args: DeliveryArgs{
+				EventID: st.id, Destination: d.Destination, Payload: d.Payload, MaxAttempts: d.MaxAttempts, RequestID: st.requestID,
+			}})
 		}
 	}
-	var leased []*river.Job[DeliveryArgs]
-	if len(params) > 0 {
+	room := 0
+	if s.dispatcher != nil && s.working.Load() {
+		room = min(s.dispatcher.Room(), len(jobs))
+	}
+	leased, err := s.insertLeased(ctx, tx, jobs[:room], now)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(jobs))
+	for _, j := range leased {
+		ids = append(ids, j.ID)
+	}
+	if rest := jobs[room:]; len(rest) > 0 {
+		params := make([]river.InsertManyParams, len(rest))
+		for k, j := range rest {
+			params[k] = river.InsertManyParams{Args: j.args}
+			if j.args.MaxAttempts > 0 {
+				params[k].InsertOpts = &river.InsertOpts{MaxAttempts: j.args.MaxAttempts}
+			}
+		}
 		results, err := tx.insertJobs(ctx, params)
 		if err != nil {
 			return nil, fmt.Errorf("enqueue deliveries: %w", err)
@@ -359,16 +370,16 @@ func (s *Store) insertDeliveries(ctx context.Context, tx txn, batch []*writeReq,
 		if len(results) != len(params) {
 			return nil, fmt.Errorf("enqueued %d of %d deliveries", len(results), len(params))
 		}
-		for k, r := range results {
-			st := staged[owners[k]]
-			st.refs = append(st.refs, DeliveryRef{ID: r.Job.ID, Destination: st.sending[len(st.refs)].Destination})
-			if k < room {
-				leased = append(leased, &river.Job[DeliveryArgs]{JobRow: r.Job, Args: params[k].Args.(DeliveryArgs)})
-			}
+		for _, r := range results {
+			ids = append(ids, r.Job.ID)
 		}
-		if err := recordDeliveries(ctx, tx, staged); err != nil {
-			return nil, err
-		}
+	}
+	for k, j := range jobs {
+		st := staged[j.owner]
+		st.refs = append(st.refs, DeliveryRef{ID: ids[k], Destination: j.args.Destination})
+	}
+	if err := recordDeliveries(ctx, tx, staged); err != nil {
+		return nil, err
 	}
 	for i, st := range staged {
 		if st == nil {
@@ -382,6 +393,87 @@ func (s *Store) insertDeliveries(ctx context.Context, tx txn, batch []*writeReq,
 		res[i].acc = Accepted{EventID: st.id, Deliveries: nonNilRefs(st.refs), Suppressed: st.suppressed}
 	}
 	return leased, nil
+}
+
+// newJob is a delivery job to insert, and the index in the batch of the
+// request it belongs to.
+type newJob struct {
+	owner int
+	args  DeliveryArgs
+}
+
+// insertLeased inserts leased jobs (lease.go) with a multi-row insert of
+// our own rather than River's: River's checks and notifications are for
+// jobs its workers should find, and these are due only when their lease
+// runs out. The row is what River's insert would write (its defaults for
+// queue, priority and tags) in state scheduled, with the lease mark.
+func (s *Store) insertLeased(ctx context.Context, tx txn, jobs []newJob, now time.Time) ([]*river.Job[DeliveryArgs], error) {
+	const perStatement = 100 // 500 arguments
+	due := now.Add(s.cfg.RescueAfter)
+	out := make([]*river.Job[DeliveryArgs], 0, len(jobs))
+	var sb strings.Builder
+	for len(jobs) > 0 {
+		chunk := jobs[:min(perStatement, len(jobs))]
+		jobs = jobs[len(chunk):]
+		sb.Reset()
+		args := make([]any, 0, 3+2*len(chunk))
+		args = append(args, string(leaseMetadata), s.db.timeArg(due), s.db.timeArg(now))
+		rows := make([]*rivertype.JobRow, len(chunk))
+		for k, j := range chunk {
+			encoded, err := json.Marshal(j.args)
+			if err != nil {
+				return nil, fmt.Errorf("encode delivery job: %w", err)
+			}
+			maxAttempts := cmp.Or(j.args.MaxAttempts, s.cfg.MaxAttempts)
+			if k > 0 {
+				sb.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "(%s, 'delivery', $%d, %s, 'scheduled', $2, $3)", jsonParam(s.db.dialect(), n+1), n+2, jsonParam(s.db.dialect(), 1))
+			args = append(args, string(encoded), maxAttempts)
+			rows[k] = &rivertype.JobRow{
+				EncodedArgs: encoded, Kind: DeliveryArgs{}.Kind(), MaxAttempts: maxAttempts,
+				Metadata: leaseMetadata, Priority: 1, Queue: river.QueueDefault,
+				State: rivertype.JobStateScheduled, CreatedAt: now, ScheduledAt: due,
+			}
+		}
+		ids, err := queryIDs(ctx, tx, `
+INSERT INTO river_job (args, kind, max_attempts, metadata, state, scheduled_at, created_at)
+VALUES `+sb.String()+` RETURNING id`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("enqueue deliveries: %w", err)
+		}
+		if len(ids) != len(chunk) {
+			return nil, fmt.Errorf("enqueued %d of %d deliveries", len(ids), len(chunk))
+		}
+		// One statement's rows take increasing ids in the order of its
+		// VALUES (SQLite's AUTOINCREMENT, PostgreSQL's sequence called row
+		// by row); RETURNING promises no order.
+		slices.Sort(ids)
+		for k, r := range rows {
+			r.ID = ids[k]
+			out = append(out, &river.Job[DeliveryArgs]{JobRow: r, Args: chunk[k].args})
+		}
+	}
+	return out, nil
+}
+
+// queryIDs runs a statement returning one id column.
+func queryIDs(ctx context.Context, tx txn, q string, args ...any) ([]int64, error) {
+	rows, err := tx.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 func nonNilRefs(r []DeliveryRef) []DeliveryRef {
@@ -431,38 +523,51 @@ func recordDeliveries(ctx context.Context, tx txn, staged []*stagedAccept) error
 	return flush()
 }
 
-// finishJobs records the outcome of the attempts in finishes: jobs
-// attempted from memory are first marked running, as River marks a job it
-// fetches, then every job gets its new state through River's driver, in
-// one statement.
+// finishJobs records the outcome of the attempts in finishes. Deliveries
+// (the common case) are completed with one statement per starting state,
+// as River's JobCompleteTx would complete each. Failures of leased jobs
+// are first marked running, as River marks a job it fetches, then given
+// their new state by River's driver.
 func (s *Store) finishJobs(ctx context.Context, tx txn, batch []*writeReq, finishes []int, res []writeRes, now time.Time) error {
 	if len(finishes) == 0 {
 		return nil
 	}
-	var leasedIDs []int64
+	ts := s.db.timeArg(now)
+	var leasedDone, runningDone, leasedFailed []int64
 	for _, i := range finishes {
-		if f := batch[i].finish; f.leased {
-			leasedIDs = append(leasedIDs, f.id)
+		switch f := batch[i].finish; {
+		case f.params != nil:
+			leasedFailed = append(leasedFailed, f.id)
+		case f.leased:
+			leasedDone = append(leasedDone, f.id)
+		default:
+			runningDone = append(runningDone, f.id)
 		}
 	}
-	taken := map[int64]bool{}
-	if len(leasedIDs) > 0 {
-		ids, err := takeLeased(ctx, tx, s.db.timeArg(now), leasedIDs)
-		if err != nil {
+	updated := map[int64]bool{}
+	for _, u := range []struct {
+		ids       []int64
+		set, from string
+	}{
+		{leasedDone, `state = 'completed', attempt = attempt + 1, attempted_at = $1, finalized_at = $1`, "scheduled"},
+		{runningDone, `state = 'completed', finalized_at = $1`, "running"},
+		{leasedFailed, `state = 'running', attempt = attempt + 1, attempted_at = $1`, "scheduled"},
+	} {
+		if err := updateJobs(ctx, tx, u.set, u.from, ts, u.ids, updated); err != nil {
 			return err
-		}
-		for _, id := range ids {
-			taken[id] = true
 		}
 	}
 	var params []*riverdriver.JobSetStateIfRunningParams
 	for _, i := range finishes {
 		f := batch[i].finish
-		if f.leased && !taken[f.id] {
+		switch {
+		case !updated[f.id] && f.leased:
 			res[i].err = errLeaseLost
-			continue
+		case !updated[f.id]:
+			res[i].err = errNotRunning
+		case f.params != nil:
+			params = append(params, f.params)
 		}
-		params = append(params, f.params)
 	}
 	if len(params) == 0 {
 		return nil
@@ -476,7 +581,7 @@ func (s *Store) finishJobs(ctx context.Context, tx txn, batch []*writeReq, finis
 		set[r.ID] = true
 	}
 	for _, i := range finishes {
-		if f := batch[i].finish; res[i].err == nil && !set[f.id] {
+		if f := batch[i].finish; f.params != nil && res[i].err == nil && !set[f.id] {
 			res[i].err = errNotRunning
 		}
 	}
@@ -488,39 +593,30 @@ var (
 	errNotRunning = errors.New("job not running")
 )
 
-// takeLeased marks the leased jobs of ids running (attempt 1), as River
-// does when it fetches a job, and returns those it found still leased.
-func takeLeased(ctx context.Context, tx txn, now any, ids []int64) ([]int64, error) {
+// updateJobs applies set ($1 is now) to the jobs of ids that are in state
+// from, and marks in updated those it changed.
+func updateJobs(ctx context.Context, tx txn, set, from string, now any, ids []int64, updated map[int64]bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	var sb strings.Builder
-	args := make([]any, 0, len(ids)+1)
-	args = append(args, now)
+	args := make([]any, 0, len(ids)+2)
+	args = append(args, now, from)
 	for i, id := range ids {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		fmt.Fprintf(&sb, "$%d", i+2)
+		fmt.Fprintf(&sb, "$%d", i+3)
 		args = append(args, id)
 	}
-	rows, err := tx.query(ctx, `
-UPDATE river_job SET state = 'running', attempt = attempt + 1, attempted_at = $1
-WHERE state = 'scheduled' AND id IN (`+sb.String()+`)
-RETURNING id`, args...)
+	ids, err := queryIDs(ctx, tx, `UPDATE river_job SET `+set+` WHERE state = $2 AND id IN (`+sb.String()+`) RETURNING id`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("take leased jobs: %w", err)
+		return fmt.Errorf("update %s jobs: %w", from, err)
 	}
-	defer rows.Close()
-	var got []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("take leased jobs: %w", err)
-		}
-		got = append(got, id)
+	for _, id := range ids {
+		updated[id] = true
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("take leased jobs: %w", err)
-	}
-	return got, nil
+	return nil
 }
 
 // setStateMany is River's JobSetStateIfRunningMany for params.
