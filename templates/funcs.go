@@ -10,6 +10,7 @@ import (
 	"github.com/Masterminds/sprig/v3"
 
 	"github.com/herald-ci/herald/internal/event"
+	"github.com/herald-ci/herald/internal/jsonstr"
 )
 
 // forbidden are sprig functions removed from every template: they read the
@@ -57,6 +58,9 @@ func Funcs() template.FuncMap {
 	for _, name := range forbidden {
 		delete(f, name)
 	}
+	for k, v := range regexpFuncs {
+		f[k] = v
+	}
 	for k, v := range map[string]any{
 		"json":          jsonLiteral,
 		"statusEmoji":   ofEvent(StatusEmoji),
@@ -99,7 +103,17 @@ func ofEvent(f func(*event.Event) string) func(any) (string, error) {
 
 // jsonLiteral encodes v as JSON without HTML escaping, so a template can
 // place it anywhere a JSON value goes.
+//
+// Strings, nearly every value the defaults write, take a fast path that
+// writes the same bytes as encoding/json (internal/jsonstr) in one
+// allocation; anything else goes through an Encoder.
 func jsonLiteral(v any) (string, error) {
+	if s, ok := v.(string); ok {
+		if jsonstr.Plain(s) {
+			return `"` + s + `"`, nil
+		}
+		return string(jsonstr.Append(make([]byte, 0, len(s)+16), s)), nil
+	}
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

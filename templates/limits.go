@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -73,6 +74,33 @@ type limitedBuffer struct {
 	bytes.Buffer
 	name     string
 	deadline time.Time
+}
+
+// bufferPool holds limitedBuffers between renderings: a rendering grows
+// its buffer to the message's size (several KB, a dozen reallocations from
+// empty), and the next one can start from there. Render and include copy
+// the output out before the buffer goes back, so nothing a caller holds
+// ever aliases a pooled buffer. Buffers grown past maxPooledBuffer (a
+// runaway template near MaxOutput) are left to the garbage collector.
+var bufferPool = sync.Pool{New: func() any { return new(limitedBuffer) }}
+
+const maxPooledBuffer = 64 << 10
+
+// getBuffer returns an empty buffer for one rendering of template name.
+func getBuffer(name string, deadline time.Time) *limitedBuffer {
+	w := bufferPool.Get().(*limitedBuffer)
+	w.name, w.deadline = name, deadline
+	return w
+}
+
+// putBuffer returns w to the pool; w must not be used after.
+func putBuffer(w *limitedBuffer) {
+	if w.Cap() > maxPooledBuffer {
+		return
+	}
+	w.Reset()
+	w.name = ""
+	bufferPool.Put(w)
 }
 
 func (w *limitedBuffer) check(n int) error {

@@ -150,16 +150,17 @@ func (s *Set) Render(name string, data any) ([]byte, error) {
 	if s.rendered != nil {
 		*s.rendered = name
 	}
-	w := limitedBuffer{name: name, deadline: time.Now().Add(MaxRenderTime)}
+	w := getBuffer(name, time.Now().Add(MaxRenderTime))
+	defer putBuffer(w)
 	if d, ok := data.(*Data); ok && d != nil {
 		prev := d.rendering
 		d.rendering = &rendering{t: s.t, deadline: w.deadline}
 		defer func() { d.rendering = prev }()
 	}
-	if err := t.Execute(&w, data); err != nil {
+	if err := t.Execute(w, data); err != nil {
 		return nil, err
 	}
-	return w.Bytes(), nil
+	return bytes.Clone(w.Bytes()), nil // w goes back to the pool
 }
 
 // rendering is what the includes of one Render share: the set's templates,
@@ -191,8 +192,9 @@ func include(name string, dot any) (string, error) {
 	}
 	r.depth++
 	defer func() { r.depth-- }()
-	w := limitedBuffer{name: name, deadline: r.deadline}
-	if err := t.Execute(&w, d); err != nil {
+	w := getBuffer(name, r.deadline)
+	defer putBuffer(w)
+	if err := t.Execute(w, d); err != nil {
 		return "", err
 	}
 	return w.String(), nil

@@ -110,7 +110,14 @@ func build(s *templates.Set, name string, ev *event.Event, destination string) (
 	if err != nil {
 		return nil, fmt.Errorf("slack: template %s: %w", name, err)
 	}
-	fit(m, fallbackText(ev))
+	// fit uses the fallback only when the template's text is empty once
+	// cleaned (fitMrkdwn's result is then empty too, or ends in "…"), so
+	// it is built only then: it is several allocations per message.
+	var fallback string
+	if strings.TrimSpace(templates.Clean(m.Text)) == "" {
+		fallback = fallbackText(ev)
+	}
+	fit(m, fallback)
 	return marshal(m)
 }
 
@@ -237,11 +244,14 @@ func marshal(m *message) ([]byte, error) {
 // nested json.Marshal calls write back into <, > and &: the same JSON
 // string, easier to read in logs, `herald render` and golden files. Only
 // real escapes are touched: a backslash pair (\\) is copied as it is.
+//
+// It works in place, b's bytes being overwritten by the result (never
+// longer than what is read): b must be the caller's own.
 func unescapeHTML(b []byte) []byte {
 	if !bytes.Contains(b, []byte(`\u00`)) {
 		return b
 	}
-	out := make([]byte, 0, len(b))
+	out := b[:0]
 	for i := 0; i < len(b); i++ {
 		if b[i] != '\\' || i+1 >= len(b) {
 			out = append(out, b[i])

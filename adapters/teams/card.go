@@ -9,8 +9,10 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
+	"github.com/herald-ci/herald/internal/jsonstr"
 	"github.com/herald-ci/herald/templates"
 )
 
@@ -57,7 +59,7 @@ type node struct {
 }
 
 func obj(kv ...any) *node {
-	n := &node{kind: 'o'}
+	n := &node{kind: 'o', keys: make([]string, 0, len(kv)/2), vals: make([]*node, 0, len(kv)/2)}
 	for i := 0; i+1 < len(kv); i += 2 {
 		n.keys = append(n.keys, kv[i].(string))
 		n.vals = append(n.vals, kv[i+1].(*node))
@@ -91,7 +93,21 @@ func (n *node) getStr(key string) string {
 }
 
 // parse reads exactly one JSON value from b.
+//
+// Valid JSON, what every working template renders, is read by fastParse;
+// anything else by parseTokens, whose encoding/json errors name the fault.
+// Both give the same tree and refuse the same cards (duplicate keys, too
+// deep): TestFastParseMatchesTokens compares them.
 func parse(b []byte) (*node, error) {
+	if json.Valid(b) {
+		return fastParse(b)
+	}
+	return parseTokens(b)
+}
+
+// parseTokens reads exactly one JSON value from b with encoding/json's
+// tokenizer.
+func parseTokens(b []byte) (*node, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	n, err := parseValue(dec, 0)
@@ -172,52 +188,70 @@ func parseValue(dec *json.Decoder, depth int) (*node, error) {
 	return nil, fmt.Errorf("invalid JSON: unexpected token %v", tok)
 }
 
-// encode writes n as compact JSON. Strings are escaped by encoding/json
-// (invalid UTF-8 becomes U+FFFD; U+2028 and U+2029 are always escaped),
-// without its HTML escaping, which Teams does not need.
+// encode writes n as compact JSON. Strings are escaped as encoding/json
+// escapes them (invalid UTF-8 becomes U+FFFD; U+2028 and U+2029 are always
+// escaped), without its HTML escaping, which Teams does not need: see
+// internal/jsonstr.
+//
+// The bytes are written into a pooled scratch buffer and copied out at
+// their final size: one allocation per encoding rather than one per
+// doubling of the buffer.
 func (n *node) encode() []byte {
-	var b bytes.Buffer
-	n.write(&b)
-	return b.Bytes()
+	bp := encodePool.Get().(*[]byte)
+	b := n.appendTo((*bp)[:0])
+	out := bytes.Clone(b)
+	if cap(b) <= maxPooledEncode {
+		*bp = b
+		encodePool.Put(bp)
+	}
+	return out
 }
 
-func (n *node) write(b *bytes.Buffer) {
+var encodePool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// maxPooledEncode is the largest scratch buffer kept: twice the budget,
+// room for any card Build sends.
+const maxPooledEncode = 2 * MaxMessageBytes
+
+func (n *node) appendTo(b []byte) []byte {
 	switch n.kind {
 	case 'o':
-		b.WriteByte('{')
+		b = append(b, '{')
 		for i, k := range n.keys {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			writeString(b, k)
-			b.WriteByte(':')
-			n.vals[i].write(b)
+			b = jsonstr.Append(b, k)
+			b = append(b, ':')
+			b = n.vals[i].appendTo(b)
 		}
-		b.WriteByte('}')
+		return append(b, '}')
 	case 'a':
-		b.WriteByte('[')
+		b = append(b, '[')
 		for i, v := range n.vals {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			v.write(b)
+			b = v.appendTo(b)
 		}
-		b.WriteByte(']')
+		return append(b, ']')
 	case 's':
-		writeString(b, n.str)
+		return jsonstr.Append(b, n.str)
 	default:
-		b.WriteString(n.lit)
+		return append(b, n.lit...)
 	}
 }
 
-func writeString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	b.Truncate(b.Len() - 1)
+// encodedLen is the length of n's encoding.
+func encodedLen(n *node) int {
+	bp := encodePool.Get().(*[]byte)
+	b := n.appendTo((*bp)[:0])
+	if cap(b) <= maxPooledEncode {
+		*bp = b
+		encodePool.Put(bp)
+	}
+	return len(b)
 }
-
-func encodedLen(n *node) int { return len(n.encode()) }
 
 var versionRE = regexp.MustCompile(`^1\.([0-9])$`)
 
