@@ -70,6 +70,7 @@ type options struct {
 	idle         time.Duration
 	fixture      string
 	maxInFlight  int
+	fromMemory   bool // delivery.first_attempt_from_memory
 	logLevel     string
 	relayMode    string
 	sinkDelay    time.Duration
@@ -115,6 +116,7 @@ func parseFlags(args []string) (options, error) {
 	idle := fs.Duration("idle", 2*time.Second, "wait after ready before reading idle RSS")
 	fixture := fs.String("fixture", "sources/sourcestest/testdata/teamcity-build-finished-failure.json", "TeamCity build event every request is made from (relative to the module root)")
 	maxInFlight := fs.Int("max-in-flight", 20, "herald: max_in_flight of each destination")
+	fromMemory := fs.Bool("memory", false, "herald: delivery.first_attempt_from_memory (experimental)")
 	logLevel := fs.String("log-level", "info", "herald's --log-level (its log goes to a file)")
 	relayMode := fs.String("relay-mode", "sync", "relay: sync (answer after forwarding) | async (answer, then forward)")
 	sinkDelay := fs.Duration("sink-delay", 0, "sink: hold every answer this long")
@@ -132,7 +134,7 @@ func parseFlags(args []string) (options, error) {
 		return options{}, fmt.Errorf("-scenario %q is not sustained, burst, steady or soak", *name)
 	}
 	o := options{scenario: sc, store: *store, pgDSN: *pgDSN, maxOpen: *maxOpen, timeout: *timeout, idle: *idle,
-		fixture: *fixture, maxInFlight: *maxInFlight, logLevel: *logLevel, relayMode: *relayMode,
+		fixture: *fixture, maxInFlight: *maxInFlight, fromMemory: *fromMemory, logLevel: *logLevel, relayMode: *relayMode,
 		sinkDelay: *sinkDelay, sinkThrottle: *sinkThrottle, sinkFail: *sinkFail, perfOut: *perfOut,
 		jsonOut: *jsonOut, keep: *keep, heraldBin: *heraldBin}
 	if *duration > 0 {
@@ -314,7 +316,7 @@ func measure(ctx context.Context, o options, target string, b bins, dir string, 
 			defer dropSchema()
 		}
 		cfgPath := filepath.Join(hdir, "herald.yaml")
-		if err := os.WriteFile(cfgPath, []byte(heraldConfig(addr, o.store, dsn, dests, o.maxInFlight)), 0o600); err != nil {
+		if err := os.WriteFile(cfgPath, []byte(heraldConfig(addr, o.store, dsn, dests, o.maxInFlight, o.fromMemory)), 0o600); err != nil {
 			return nil, err
 		}
 		p, err = startProc("herald", b.herald, hdir, filepath.Join(dir, "herald.log"),
@@ -426,10 +428,11 @@ func measure(ctx context.Context, o options, target string, b bins, dir string, 
 // not what is measured. (Teams' sliding window must stay: its type default
 // has one. Its limit is kept at 10,000 per second because the limiter keeps
 // the last `limit` send times in memory.)
-func heraldConfig(listen, driver, dsn string, dests map[string]string, maxInFlight int) string {
+func heraldConfig(listen, driver, dsn string, dests map[string]string, maxInFlight int, fromMemory bool) string {
 	return fmt.Sprintf(`# written by bench/driver
 listen: %s
 store: {driver: %s, dsn: %s}
+delivery: {first_attempt_from_memory: %t}
 egress: {allow_private: true}
 destinations:
   - name: slack
@@ -443,7 +446,7 @@ destinations:
     url: %s
     rate_limit: {per_second: 100000, burst: 100000, window: {limit: 10000, period: 1s}}
     max_in_flight: %d
-`, listen, driver, strconv.Quote(dsn), strconv.Quote(dests["slack"]), maxInFlight, strconv.Quote(dests["teams"]), maxInFlight)
+`, listen, driver, strconv.Quote(dsn), fromMemory, strconv.Quote(dests["slack"]), maxInFlight, strconv.Quote(dests["teams"]), maxInFlight)
 }
 
 // pgSchema creates a schema of its own for this run on the server and

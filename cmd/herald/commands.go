@@ -158,11 +158,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	// First attempts from memory (internal/store/lease.go): the store
-	// leases the jobs it commits to the worker's pool.
-	worker.StartMemory(st)
-	defer worker.StopMemory(context.Background()) // on early returns; a no-op after the shutdown's
-	st.DispatchTo(worker)
+	worker.CompleteWith(st)
+	if cfg.Delivery.FirstAttemptFromMemory {
+		// First attempts from memory (internal/store/lease.go): the store
+		// leases the jobs it commits to the worker's pool.
+		worker.StartMemory(st)
+		defer worker.StopMemory(context.Background()) // on early returns; a no-op after the shutdown's
+		st.DispatchTo(worker)
+	}
 	// River runs the pruning periodically and stops it with the store.
 	if err := st.SchedulePrune(pruner, cfg.Delivery.Retention); err != nil {
 		return err

@@ -121,6 +121,12 @@ type Delivery struct {
 	// Retention is how long delivered deliveries and old events are kept
 	// before they are pruned (failed and dead ones are kept a week).
 	Retention time.Duration `yaml:"retention"`
+	// FirstAttemptFromMemory makes each delivery's first attempt from
+	// memory, right after its event commits, instead of through the
+	// queue's polling (internal/store/lease.go). Experimental, off by
+	// default: much faster to fast destinations, but a slow destination
+	// with a backlog stalls (bench/README.md). Read at start only.
+	FirstAttemptFromMemory bool `yaml:"first_attempt_from_memory"`
 }
 
 // Destination is one chat channel or webhook.

@@ -334,7 +334,9 @@ func backoff(n int, base, limit time.Duration, u float64) time.Duration {
 
 // Work makes one delivery attempt and decides what River does next.
 func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) error {
-	return w.work(ctx, job, w.opts)
+	err := w.work(ctx, job, w.opts)
+	w.spillEnded(job, err)
+	return err
 }
 
 // work is Work with the gate's waiting rules o (memory.go uses its own).
@@ -426,6 +428,9 @@ func (w *Worker) work(ctx context.Context, job *river.Job[store.DeliveryArgs], o
 		retryAfter = ne.RetryAfter
 	}
 	g.done(job.ID, permit, classify(ctx, err, retry, ne), retryAfter, o.grace)
+	if o.sent != nil {
+		o.sent()
+	}
 
 	if err == nil {
 		w.delivered(a.Destination, time.Since(job.CreatedAt))

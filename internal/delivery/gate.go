@@ -75,6 +75,10 @@ type gateOptions struct {
 	settle     time.Duration
 	lead       time.Duration // snoozing jobs come back this long before their turn
 	grace      time.Duration
+
+	// sent, when set, is called once the attempt's send is over, before
+	// its result is recorded (memory.go frees the job's place then).
+	sent func()
 }
 
 // riverSchedulerInterval is River's default scheduler interval (not
@@ -244,6 +248,15 @@ func (g *gate) estimate(now time.Time, rank int, wait time.Duration, busy bool) 
 	}
 	step = max(g.lim.cfg.step(), send/time.Duration(g.maxInFlight))
 	return head + time.Duration(rank)*step, step
+}
+
+// places is how many jobs of the URL can start soon: as many as may run
+// at once, and as many as may wait for their turn (waitingPlaces).
+func (g *gate) places(o gateOptions) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, step := g.estimate(time.Now(), 0, 0, false)
+	return g.maxInFlight + waitingPlaces(o, step)
 }
 
 // waitingPlaces is how many jobs of a URL may wait inside workers: enough

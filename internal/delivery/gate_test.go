@@ -154,6 +154,13 @@ func TestPlatformDefaults(t *testing.T) {
 // than the limit allows.
 func TestFirstAttemptsInOrderWithinTheLimit(t *testing.T) {
 	t.Parallel()
+	t.Run("river", func(t *testing.T) { t.Parallel(); firstAttemptsInOrder(t, false) })
+	// First attempts from memory (memory.go): most of the queue snoozes
+	// back to River, which must keep the order and the limit all the same.
+	t.Run("memory", func(t *testing.T) { t.Parallel(); firstAttemptsInOrder(t, true) })
+}
+
+func firstAttemptsInOrder(t *testing.T, memory bool) {
 	const n, rate, burst = 100, 10, 3
 	pol := policies(t, `
 destinations:
@@ -163,7 +170,7 @@ destinations:
     rate_limit: {per_second: 10}
 `)
 	rec := &recorder{}
-	h := newHarness(t, storetest.SQLite(), map[string]Sender{"builds": rec}, Config{Policies: pol, SnoozeLead: 300 * time.Millisecond}, store.Config{})
+	h := newHarnessWith(t, storetest.SQLite(), map[string]Sender{"builds": rec}, Config{Policies: pol, SnoozeLead: 300 * time.Millisecond}, store.Config{}, memory)
 
 	// Four posters, each accepting every fourth event on a 10 ms beat, so
 	// the 100 arrive within about a second even when one commit is slow.

@@ -177,6 +177,9 @@ func (r *Reloader) compare(old, c *config.Config) ([]string, error) {
 	if old.Delivery.Retention != c.Delivery.Retention {
 		restart("delivery.retention")
 	}
+	if old.Delivery.FirstAttemptFromMemory != c.Delivery.FirstAttemptFromMemory {
+		restart("delivery.first_attempt_from_memory")
+	}
 	if n := r.o.JobMaxAttempts; n > 0 && delivery.JobMaxAttempts(c) > n {
 		restart(fmt.Sprintf("max_attempts above %d", n))
 	}

@@ -308,12 +308,13 @@ func TestReloadRefusedKeepsRunningConfig(t *testing.T) {
 func TestReloadWarnsAboutWhatNeedsARestart(t *testing.T) {
 	t.Parallel()
 	f := setup(t, consoleConfig("", "a"))
-	writeFile(t, f.path, "listen: 127.0.0.1:9999\n"+consoleConfig("delivery: {retention: 48h}\n", "b"))
+	writeFile(t, f.path, "listen: 127.0.0.1:9999\n"+consoleConfig("delivery: {retention: 48h, first_attempt_from_memory: true}\n", "b"))
 	res, err := f.rl.Reload("test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"listen: needs a restart to change", "delivery.retention: needs a restart to change"}
+	want := []string{"listen: needs a restart to change", "delivery.retention: needs a restart to change",
+		"delivery.first_attempt_from_memory: needs a restart to change"}
 	if !slices.Equal(res.Warnings, want) {
 		t.Errorf("warnings %q, want %q", res.Warnings, want)
 	}

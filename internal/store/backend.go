@@ -43,6 +43,14 @@ type backend interface {
 	begin(ctx context.Context) (txn, error)
 	// timeArg is t as a time column argument.
 	timeArg(t time.Time) any
+	// writers is how many transactions of the writer (writer.go) may run
+	// at once: one on SQLite, which has a single writer anyway; a few on
+	// PostgreSQL, where each statement is a round trip.
+	writers() int
+	// conflict reports whether err is the database giving up on a
+	// transaction for another's sake (deadlock, serialization failure):
+	// worth running again as it was.
+	conflict(err error) bool
 
 	// lockMigrations serialises migrations among everyone opening the same
 	// database; unlock is never nil.
@@ -83,6 +91,10 @@ type rows interface {
 type txn interface {
 	querier
 	insertJobs(ctx context.Context, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+	// completeDelivery marks a job River's worker is running completed in
+	// this transaction (River's JobCompleteTx, which needs the driver's
+	// type, and lets River's executor skip recording it again).
+	completeDelivery(ctx context.Context, job *river.Job[DeliveryArgs]) error
 	// setStates gives running jobs their new states (River's
 	// JobSetStateIfRunningMany, which needs the driver's type) and returns
 	// the rows it changed.

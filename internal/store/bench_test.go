@@ -56,6 +56,7 @@ func BenchmarkAcceptAndDeliver(b *testing.B) {
 						if err := st.Complete(ctx, job); err != nil {
 							b.Error(err)
 						}
+						pool.Release(job.Args.Destination)
 						pool.done.Add(1)
 					}
 				})
@@ -85,10 +86,19 @@ func BenchmarkAcceptAndDeliver(b *testing.B) {
 // completer is a Dispatcher queueing jobs for the benchmark's pool.
 type completer struct {
 	jobs chan *river.Job[store.DeliveryArgs]
+	held atomic.Int64 // places reserved and not yet released
 	done atomic.Int64
 }
 
-func (c *completer) Room() int                                   { return cap(c.jobs) - len(c.jobs) }
+func (c *completer) Reserve(string) bool {
+	if c.held.Add(1) > int64(cap(c.jobs)) {
+		c.held.Add(-1)
+		return false
+	}
+	return true
+}
+func (c *completer) Release(string)                              { c.held.Add(-1) }
+func (c *completer) Spill(string)                                {}
 func (c *completer) Dispatch(job *river.Job[store.DeliveryArgs]) { c.jobs <- job }
 
 // BenchmarkAccept times the enqueue path: one event and two delivery jobs

@@ -34,8 +34,11 @@ import (
 //     job stuck running;
 //   - the first attempt fails: the job is retryable like any other and
 //     River makes the next attempt;
-//   - the dispatcher is full (a burst): jobs past its Room are stored
-//     available, for River's workers, as without a dispatcher.
+//   - the dispatcher has no place for the job (a burst, or a destination
+//     slower than its queue: Reserve): the job is stored available, for
+//     River's workers, as without a dispatcher, and the destination's
+//     later jobs follow it there until River has made their first
+//     attempts (Spill), so that they are not sent before it.
 //
 // A duplicate is possible in the same window as before: the platform
 // answered and the process died before the batch recording it committed.
@@ -49,12 +52,21 @@ var (
 
 // Dispatcher takes jobs just committed for their first attempt.
 type Dispatcher interface {
-	// Room is how many jobs Dispatch can take now without blocking. The
-	// store asks it before each batch and leases at most that many; only
-	// the store dispatches, so the room stays.
-	Room() int
-	// Dispatch hands over a committed, leased job. It must not block.
+	// Reserve claims a place for a first attempt of a job for the
+	// destination, before the job is stored; false: the job goes to
+	// River's workers instead (the pool is full, or the destination has
+	// as many jobs waiting in memory as can start soon, or jobs in
+	// River's queue that must go first).
+	Reserve(destination string) bool
+	// Release gives back a place reserved for a job that was not stored
+	// after all (its batch failed).
+	Release(destination string)
+	// Dispatch hands over a committed job whose place was reserved. It
+	// must not block.
 	Dispatch(job *river.Job[DeliveryArgs])
+	// Spill tells of a committed job for the destination that went to
+	// River's workers: the destination's next jobs must not overtake it.
+	Spill(destination string)
 }
 
 // DispatchTo makes Accept lease jobs to d while the workers run (between
@@ -76,7 +88,23 @@ func Leased(job *river.Job[DeliveryArgs]) bool {
 // JobCompleteTx does; River's own completion afterwards changes nothing. A
 // leased job (Leased) is completed as Finish(nil) would.
 func (s *Store) Complete(ctx context.Context, job *river.Job[DeliveryArgs]) error {
-	return s.Finish(ctx, job, nil, time.Time{})
+	if Leased(job) {
+		return s.Finish(ctx, job, nil, time.Time{})
+	}
+	// Run by River's worker: its own small transaction, as River's
+	// JobCompleteTx, which also spares River's executor recording it again.
+	tx, err := s.db.begin(ctx)
+	if err != nil {
+		return fmt.Errorf("store: complete job %d: %w", job.ID, err)
+	}
+	defer func() { _ = tx.rollback(ctx) }()
+	if err := tx.completeDelivery(ctx, job); err != nil {
+		return fmt.Errorf("store: complete job %d: %w", job.ID, err)
+	}
+	if err := tx.commit(ctx); err != nil {
+		return fmt.Errorf("store: complete job %d: %w", job.ID, err)
+	}
+	return nil
 }
 
 // Finish records the outcome of an attempt: err is what the worker

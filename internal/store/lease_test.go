@@ -13,17 +13,35 @@ import (
 	"github.com/herald-ci/herald/internal/store/storetest"
 )
 
-// dispatcher collects the jobs a store leases to it.
+// dispatcher collects the jobs a store leases to it, with room places.
 type dispatcher struct {
-	mu   sync.Mutex
-	room int
-	jobs []*river.Job[DeliveryArgs]
+	mu       sync.Mutex
+	room     int
+	reserved int
+	jobs     []*river.Job[DeliveryArgs]
+	spilled  []string
 }
 
-func (d *dispatcher) Room() int {
+func (d *dispatcher) Reserve(string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.room - len(d.jobs)
+	if d.reserved >= d.room {
+		return false
+	}
+	d.reserved++
+	return true
+}
+
+func (d *dispatcher) Release(string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reserved--
+}
+
+func (d *dispatcher) Spill(destination string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.spilled = append(d.spilled, destination)
 }
 
 func (d *dispatcher) Dispatch(job *river.Job[DeliveryArgs]) {
@@ -155,6 +173,12 @@ func TestLeasedFirstAttempt(t *testing.T) {
 		}
 		if n := len(disp.taken()); n != 6 {
 			t.Fatalf("%d jobs leased, want 6 (room for one more)", n)
+		}
+		disp.mu.Lock()
+		spilled := append([]string(nil), disp.spilled...)
+		disp.mu.Unlock()
+		if len(spilled) != 1 || spilled[0] != "r2" {
+			t.Errorf("spilled %v, want [r2]", spilled)
 		}
 		eventually(t, "River works the job there was no room for", func() (bool, error) {
 			for _, a := range rec.delivered() {

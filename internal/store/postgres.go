@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -55,6 +56,18 @@ func openPostgres(ctx context.Context, dsn string) (*postgresBackend, error) {
 }
 
 func (*postgresBackend) dialect() string { return "postgres" }
+
+// postgresWriters: four transactions of batched writes at once keep a
+// server busy while each waits on its round trips; the pool has ten
+// connections, which leaves River and the API theirs.
+func (*postgresBackend) writers() int { return 4 }
+
+// conflict: deadlock_detected and serialization_failure. Concurrent
+// batches may lock the same dedup keys or build lines in different orders.
+func (*postgresBackend) conflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
 
 func (b *postgresBackend) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	tag, err := b.pool.Exec(ctx, q, args...)
@@ -136,6 +149,11 @@ func (t *postgresTx) queryRow(ctx context.Context, q string, args ...any) row {
 
 func (t *postgresTx) query(ctx context.Context, q string, args ...any) (rows, error) {
 	return t.tx.Query(ctx, q, args...)
+}
+
+func (t *postgresTx) completeDelivery(ctx context.Context, job *river.Job[DeliveryArgs]) error {
+	_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, t.tx, job)
+	return err
 }
 
 func (t *postgresTx) commit(ctx context.Context) error { return t.tx.Commit(ctx) }

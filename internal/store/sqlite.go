@@ -110,6 +110,11 @@ func openSQLite(ctx context.Context, path string, log zerolog.Logger) (*sqliteBa
 
 func (*sqliteBackend) dialect() string { return "sqlite" }
 
+func (*sqliteBackend) writers() int { return 1 }
+
+// conflict: the one connection never competes with another writer.
+func (*sqliteBackend) conflict(error) bool { return false }
+
 // sqlitePlaceholders rewrites $n to ?n, SQLite's numbered parameter. Only a
 // $ followed by a digit changes, so JSON paths ('$.a', '$[#]') are safe; no
 // statement of ours has such a sequence inside a string literal.
@@ -190,6 +195,11 @@ func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (rows, erro
 		return nil, err
 	}
 	return sqlRows{r}, nil
+}
+
+func (t *sqliteTx) completeDelivery(ctx context.Context, job *river.Job[DeliveryArgs]) error {
+	_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, t.tx, job)
+	return err
 }
 
 func (t *sqliteTx) commit(context.Context) error { return t.tx.Commit() }

@@ -229,7 +229,7 @@ type Store struct {
 	// The writer goroutine (writer.go) and what it dispatches to (lease.go).
 	writes     chan *writeReq
 	writerQuit chan struct{}
-	writerDone chan struct{}
+	writerWG   sync.WaitGroup
 	dispatcher Dispatcher
 	working    atomic.Bool // between Start and Stop: leased jobs get worked
 

@@ -18,9 +18,10 @@ import (
 // The writer: group commit.
 //
 // Every write on the hot path (Accept, and the record of a delivery's
-// outcome: Complete, Finish) goes through one goroutine owned by the
-// Store. It takes whatever requests are waiting, up to maxBatch, and writes
-// them in one transaction: one commit, one fsync, however many requests.
+// outcome: Complete, Finish) goes through the writer goroutines owned by
+// the Store (one on SQLite, a few on PostgreSQL: backend.writers). Each
+// takes whatever requests are waiting, up to maxBatch, and writes them in
+// one transaction: one commit, one fsync, however many requests.
 // Each caller is answered only after that commit, so "Accept returned
 // means committed" holds as before; while a commit is on its way to disk
 // the next requests queue up and become the next batch, so the batch grows
@@ -38,6 +39,10 @@ import (
 // maxBatch bounds one transaction: past a few hundred requests a batch
 // saves nothing more and only delays its first caller.
 const maxBatch = 256
+
+// maxBatchRetries bounds how often one batch is written again (see
+// writeBatch).
+const maxBatchRetries = 5
 
 // writeTimeout bounds one batch's work in the database.
 const writeTimeout = 30 * time.Second
@@ -92,17 +97,19 @@ func (s *Store) write(ctx context.Context, r *writeReq) writeRes {
 func (s *Store) startWriter() {
 	s.writes = make(chan *writeReq)
 	s.writerQuit = make(chan struct{})
-	s.writerDone = make(chan struct{})
-	go s.writer()
+	for range s.db.writers() {
+		s.writerWG.Add(1)
+		go s.writer()
+	}
 }
 
 func (s *Store) stopWriter() {
 	close(s.writerQuit)
-	<-s.writerDone
+	s.writerWG.Wait()
 }
 
 func (s *Store) writer() {
-	defer close(s.writerDone)
+	defer s.writerWG.Done()
 	batch := make([]*writeReq, 0, maxBatch)
 	for {
 		batch = batch[:0]
@@ -132,10 +139,12 @@ func (s *Store) writeBatch(batch []*writeReq) {
 	defer cancel()
 	res := make([]writeRes, len(batch))
 	leased, err := s.commitBatch(ctx, batch, res)
-	for tries := 1; errors.Is(err, errCancelled) && tries < len(batch); tries++ {
+	for tries := 1; tries <= maxBatchRetries && (errors.Is(err, errCancelled) || s.db.conflict(err)); tries++ {
 		// A caller gave up while its request was being written: do the
 		// batch again without it (commitBatch skips a request whose
 		// context is done), so that a failed Accept never stored anything.
+		// Or the database chose this batch to break a deadlock with
+		// another writer's: do it again as it was.
 		clear(res)
 		leased, err = s.commitBatch(ctx, batch, res)
 	}
@@ -220,10 +229,18 @@ func (s *Store) commitBatch(ctx context.Context, batch []*writeReq, res []writeR
 		}
 	}
 
-	leased, err := s.insertDeliveries(ctx, tx, batch, staged, res, now)
+	leased, spilled, err := s.insertDeliveries(ctx, tx, batch, staged, res, now)
 	if err != nil {
 		return nil, err
 	}
+	committed := false
+	defer func() {
+		if !committed {
+			for _, j := range leased {
+				s.dispatcher.Release(j.Args.Destination)
+			}
+		}
+	}()
 	if err := s.finishJobs(ctx, tx, batch, finishes, res, now); err != nil {
 		return nil, err
 	}
@@ -242,6 +259,10 @@ func (s *Store) commitBatch(ctx context.Context, batch []*writeReq, res []writeR
 	}
 	if err := tx.commit(ctx); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	for _, d := range spilled {
+		s.dispatcher.Spill(d)
 	}
 	return leased, nil
 }
@@ -327,37 +348,52 @@ func (s *Store) stage(ctx context.Context, tx txn, a *acceptReq, now time.Time, 
 }
 
 // insertDeliveries inserts the delivery jobs of every staged Accept,
-// records which event each belongs to, and fills in the answers. The first
-// jobs, as many as the dispatcher has room for, are leased to it
-// (insertLeased); the others go through River's insert, for River's
-// workers, as without a dispatcher.
-func (s *Store) insertDeliveries(ctx context.Context, tx txn, batch []*writeReq, staged []*stagedAccept, res []writeRes, now time.Time) ([]*river.Job[DeliveryArgs], error) {
-	var jobs []newJob
+// records which event each belongs to, and fills in the answers. Jobs the
+// dispatcher reserves a place for are leased to it (insertLeased); the
+// others go through River's insert, for River's workers, as without a
+// dispatcher. Once a destination's job goes to River, its later jobs in
+// the batch do too: leased jobs get the smaller ids, and ids are the order
+// of first attempts.
+func (s *Store) insertDeliveries(ctx context.Context, tx txn, batch []*writeReq, staged []*stagedAccept, res []writeRes, now time.Time) (leased []*river.Job[DeliveryArgs], spilled []string, err error) {
+	var toLease, toRiver []newJob
+	n := 0
+	canLease := s.dispatcher != nil && s.working.Load()
+	full := map[string]bool{}
 	for i, st := range staged {
 		if st == nil || st.dupOf >= 0 {
 			continue
 		}
 		for _, d := range st.sending {
-			jobs = append(jobs, newJob{owner: i, args: DeliveryArgs{
+			j := newJob{owner: i, pos: n, args: DeliveryArgs{
 				EventID: st.id, Destination: d.Destination, Payload: d.Payload, MaxAttempts: d.MaxAttempts, RequestID: st.requestID,
-			}})
+			}}
+			n++
+			if canLease && !full[d.Destination] && s.dispatcher.Reserve(d.Destination) {
+				toLease = append(toLease, j)
+				continue
+			}
+			full[d.Destination] = true
+			toRiver = append(toRiver, j)
 		}
 	}
-	room := 0
-	if s.dispatcher != nil && s.working.Load() {
-		room = min(s.dispatcher.Room(), len(jobs))
-	}
-	leased, err := s.insertLeased(ctx, tx, jobs[:room], now)
+	defer func() {
+		if err != nil {
+			for _, j := range toLease {
+				s.dispatcher.Release(j.args.Destination)
+			}
+		}
+	}()
+	leased, err = s.insertLeased(ctx, tx, toLease, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ids := make([]int64, 0, len(jobs))
-	for _, j := range leased {
-		ids = append(ids, j.ID)
+	ids := make([]int64, n)
+	for k, j := range leased {
+		ids[toLease[k].pos] = j.ID
 	}
-	if rest := jobs[room:]; len(rest) > 0 {
-		params := make([]river.InsertManyParams, len(rest))
-		for k, j := range rest {
+	if len(toRiver) > 0 {
+		params := make([]river.InsertManyParams, len(toRiver))
+		for k, j := range toRiver {
 			params[k] = river.InsertManyParams{Args: j.args}
 			if j.args.MaxAttempts > 0 {
 				params[k].InsertOpts = &river.InsertOpts{MaxAttempts: j.args.MaxAttempts}
@@ -365,21 +401,30 @@ func (s *Store) insertDeliveries(ctx context.Context, tx txn, batch []*writeReq,
 		}
 		results, err := tx.insertJobs(ctx, params)
 		if err != nil {
-			return nil, fmt.Errorf("enqueue deliveries: %w", err)
+			return nil, nil, fmt.Errorf("enqueue deliveries: %w", err)
 		}
 		if len(results) != len(params) {
-			return nil, fmt.Errorf("enqueued %d of %d deliveries", len(results), len(params))
+			return nil, nil, fmt.Errorf("enqueued %d of %d deliveries", len(results), len(params))
 		}
-		for _, r := range results {
-			ids = append(ids, r.Job.ID)
+		for k, r := range results {
+			ids[toRiver[k].pos] = r.Job.ID
+			if canLease {
+				spilled = append(spilled, toRiver[k].args.Destination)
+			}
 		}
 	}
-	for k, j := range jobs {
-		st := staged[j.owner]
-		st.refs = append(st.refs, DeliveryRef{ID: ids[k], Destination: j.args.Destination})
+	pos := 0
+	for i, st := range staged {
+		if st == nil || st.dupOf >= 0 {
+			continue
+		}
+		for _, d := range st.sending {
+			staged[i].refs = append(staged[i].refs, DeliveryRef{ID: ids[pos], Destination: d.Destination})
+			pos++
+		}
 	}
 	if err := recordDeliveries(ctx, tx, staged); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i, st := range staged {
 		if st == nil {
@@ -392,13 +437,14 @@ func (s *Store) insertDeliveries(ctx context.Context, tx txn, batch []*writeReq,
 		}
 		res[i].acc = Accepted{EventID: st.id, Deliveries: nonNilRefs(st.refs), Suppressed: st.suppressed}
 	}
-	return leased, nil
+	return leased, spilled, nil
 }
 
 // newJob is a delivery job to insert, and the index in the batch of the
 // request it belongs to.
 type newJob struct {
 	owner int
+	pos   int // in the batch's jobs, in order
 	args  DeliveryArgs
 }
 
