@@ -382,24 +382,12 @@ func TestShutdownPutsDeliveryBack(t *testing.T) {
 		sender := &fakeSender{script: []answer{{block: true}}}
 		h := newHarness(t, d, map[string]Sender{"slack": sender}, Config{Timeout: time.Minute}, store.Config{})
 		id := h.accept(t, "slack")
-		deadline := time.Now().Add(30 * time.Second)
-		for len(sender.attempts()) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("delivery never started")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitForAttempt(t, sender)
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
 		_ = h.store.Stop(ctx) // out of time: the hung send is cancelled
 
-		st, err := h.store.Deliveries(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st[0].State != "available" || st[0].Attempt != 0 {
-			t.Errorf("after shutdown: %+v; want available with the attempt not counted", st[0])
-		}
+		checkPutBack(t, h, id)
 	})
 }
 
@@ -412,13 +400,7 @@ func TestShutdownPutsFirstAttemptBack(t *testing.T) {
 		sender := &fakeSender{script: []answer{{block: true}}}
 		h := newHarnessWith(t, d, map[string]Sender{"slack": sender}, Config{Timeout: time.Minute}, store.Config{}, true)
 		id := h.accept(t, "slack")
-		deadline := time.Now().Add(30 * time.Second)
-		for len(sender.attempts()) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("delivery never started")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitForAttempt(t, sender)
 		if err := h.store.Stop(t.Context()); err != nil { // River's workers: idle
 			t.Fatal(err)
 		}
@@ -426,15 +408,34 @@ func TestShutdownPutsFirstAttemptBack(t *testing.T) {
 		defer cancel()
 		h.worker.StopMemory(ctx) // out of time: the hung send is cancelled
 
-		st, err := h.store.Deliveries(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st[0].State != "available" || st[0].Attempt != 0 {
-			t.Errorf("after shutdown: %+v; want available with the attempt not counted", st[0])
-		}
+		checkPutBack(t, h, id)
 		if n := h.worker.mem.attempted.Load(); n != 1 {
 			t.Errorf("%d first attempts from memory, want 1", n)
 		}
 	})
+}
+
+// waitForAttempt waits until sender has been called.
+func waitForAttempt(t *testing.T, sender *fakeSender) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(sender.attempts()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("delivery never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkPutBack checks the event's delivery is available again with its
+// attempt not counted, as after a shutdown cut it short.
+func checkPutBack(t *testing.T, h *harness, eventID string) {
+	t.Helper()
+	st, err := h.store.Deliveries(t.Context(), eventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[0].State != "available" || st[0].Attempt != 0 {
+		t.Errorf("after shutdown: %+v; want available with the attempt not counted", st[0])
+	}
 }
