@@ -125,7 +125,7 @@ type Delivery struct {
 	// memory, right after its event commits, instead of through the
 	// queue's polling (internal/store/lease.go). Experimental, off by
 	// default: much faster to fast destinations, but a slow destination
-	// with a backlog stalls (bench/README.md). Read at start only.
+	// with a backlog can fall behind (bench/README.md). Read at start only.
 	FirstAttemptFromMemory bool `yaml:"first_attempt_from_memory"`
 }
 

@@ -90,6 +90,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
 
 	"github.com/herald-ci/herald/internal/config"
@@ -336,7 +337,29 @@ func backoff(n int, base, limit time.Duration, u float64) time.Duration {
 func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) error {
 	err := w.work(ctx, job, w.opts)
 	w.spillEnded(job, err)
+	w.waited(ctx, job, err)
 	return err
+}
+
+// Prioritizer moves a job that waited ahead of later ones in River's fetch
+// order (store.Store.Prioritize).
+type Prioritizer interface {
+	Prioritize(ctx context.Context, id int64) error
+}
+
+// waited moves a job River will run again (snoozed, or failed with a
+// retry to come) ahead of the jobs that arrived after it, once.
+func (w *Worker) waited(ctx context.Context, job *river.Job[store.DeliveryArgs], err error) {
+	p, ok := w.completer.(Prioritizer)
+	var cancel *rivertype.JobCancelError
+	if !ok || err == nil || errors.As(err, &cancel) || job.Priority <= 1 || job.Attempt >= job.MaxAttempts {
+		return
+	}
+	pctx, stop := context.WithTimeout(context.WithoutCancel(ctx), completeTimeout)
+	defer stop()
+	if perr := p.Prioritize(pctx, job.ID); perr != nil {
+		w.log.Warn().Err(perr).Int64("job_id", job.ID).Msg("could not move a waiting delivery ahead of later ones")
+	}
 }
 
 // work is Work with the gate's waiting rules o (memory.go uses its own).

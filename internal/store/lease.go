@@ -128,6 +128,27 @@ func (s *Store) Finish(ctx context.Context, job *river.Job[DeliveryArgs], err er
 	return s.write(ctx, &writeReq{finish: f}).err
 }
 
+// River fetches due jobs by priority, then due time, then id. A delivery
+// is stored at deliveryPriority; one that has already waited (snoozed for
+// its turn, or failed and waiting for its retry) is moved to
+// waitedPriority, so that when it is due it is fetched before the jobs
+// that arrived after it. Without this, under a backlog at a slow
+// destination, River fetched the newer jobs first (due at their insert,
+// earlier than the end of an older job's snooze); they could only snooze
+// behind the older job, which came back late and held up its URL
+// (bench/README.md).
+const (
+	waitedPriority   = 1
+	deliveryPriority = 2
+)
+
+// Prioritize moves a job that waited (it snoozed or failed and will be
+// attempted again) ahead of the jobs that arrived after it in River's
+// fetch order.
+func (s *Store) Prioritize(ctx context.Context, id int64) error {
+	return s.write(ctx, &writeReq{prioritize: id}).err
+}
+
 // riverSchedulerInterval is River's scheduler interval (its default): a
 // job due sooner is made available at once, as River's executor does.
 const riverSchedulerInterval = 5 * time.Second

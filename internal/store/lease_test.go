@@ -310,3 +310,44 @@ func TestBatchIndependence(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitedJobsFetchedFirst: a job that waited (Prioritize) is fetched
+// before jobs that arrived after it, even when they became due earlier,
+// as a new job is due at its insert and an old one at the end of its
+// snooze.
+func TestWaitedJobsFetchedFirst(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, d storetest.Driver) {
+		rec := &recorder{}
+		cfg := driverConfig(t, d)
+		cfg.MaxWorkers = 1 // one fetch, one job at a time: the order shows
+		s := openStore(t, cfg, workersWith(t, rec))
+		ctx := t.Context()
+		acc, err := s.Accept(ctx, sampleEvent("old"), sampleDeliveries("old"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Accept(ctx, sampleEvent("new"), sampleDeliveries("new1", "new2")); err != nil {
+			t.Fatal(err)
+		}
+		old := acc.Deliveries[0].ID
+		now := time.Now()
+		// The old job snoozed: due a moment after the new ones.
+		if _, err := s.db.exec(ctx, `UPDATE river_job SET scheduled_at = $1 WHERE id = $2`, s.db.timeArg(now.Add(-time.Second)), old); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.exec(ctx, `UPDATE river_job SET scheduled_at = $1 WHERE id <> $2`, s.db.timeArg(now.Add(-2*time.Second)), old); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Prioritize(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "all three delivered", func() (bool, error) { return len(rec.delivered()) == 3, nil })
+		if got := rec.delivered()[0].Destination; got != "old" {
+			t.Errorf("first worked: %s, want the job that waited", got)
+		}
+	})
+}

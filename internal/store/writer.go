@@ -50,12 +50,14 @@ const writeTimeout = 30 * time.Second
 // errStoreClosed answers writes after Close.
 var errStoreClosed = errors.New("store: closed")
 
-// writeReq is one request to the writer: exactly one of accept, finish.
+// writeReq is one request to the writer: exactly one of accept, finish,
+// prioritize.
 type writeReq struct {
-	ctx    context.Context
-	accept *acceptReq
-	finish *finishReq
-	done   chan writeRes // buffered: the writer never waits for its caller
+	ctx        context.Context
+	accept     *acceptReq
+	finish     *finishReq
+	prioritize int64         // a job id (Prioritize)
+	done       chan writeRes // buffered: the writer never waits for its caller
 }
 
 type acceptReq struct {
@@ -199,6 +201,7 @@ func (s *Store) commitBatch(ctx context.Context, batch []*writeReq, res []writeR
 	staged := make([]*stagedAccept, len(batch))
 	inBatch := map[string]int{} // event id → index of the request that stored it
 	var finishes []int
+	var prioritized []int64
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			res[i].err = err
@@ -206,6 +209,10 @@ func (s *Store) commitBatch(ctx context.Context, batch []*writeReq, res []writeR
 		}
 		if r.finish != nil {
 			finishes = append(finishes, i)
+			continue
+		}
+		if r.prioritize != 0 {
+			prioritized = append(prioritized, r.prioritize)
 			continue
 		}
 		st, err := s.stageAccept(ctx, tx, r.accept, now, savepoints, inBatch)
@@ -243,6 +250,16 @@ func (s *Store) commitBatch(ctx context.Context, batch []*writeReq, res []writeR
 	}()
 	if err := s.finishJobs(ctx, tx, batch, finishes, res, now); err != nil {
 		return nil, err
+	}
+	if len(prioritized) > 0 {
+		in := make([]string, len(prioritized))
+		args := make([]any, len(prioritized))
+		for i, id := range prioritized {
+			in[i], args[i] = fmt.Sprintf("$%d", i+1), id
+		}
+		if _, err := tx.exec(ctx, fmt.Sprintf(`UPDATE river_job SET priority = %d WHERE id IN (%s)`, waitedPriority, strings.Join(in, ", ")), args...); err != nil {
+			return nil, fmt.Errorf("prioritize jobs: %w", err)
+		}
 	}
 	if s.beforeCommit != nil {
 		if err := s.beforeCommit(); err != nil {
@@ -394,10 +411,7 @@ func (s *Store) insertDeliveries(ctx context.Context, tx txn, batch []*writeReq,
 	if len(toRiver) > 0 {
 		params := make([]river.InsertManyParams, len(toRiver))
 		for k, j := range toRiver {
-			params[k] = river.InsertManyParams{Args: j.args}
-			if j.args.MaxAttempts > 0 {
-				params[k].InsertOpts = &river.InsertOpts{MaxAttempts: j.args.MaxAttempts}
-			}
+			params[k] = river.InsertManyParams{Args: j.args, InsertOpts: &river.InsertOpts{MaxAttempts: j.args.MaxAttempts, Priority: deliveryPriority}}
 		}
 		results, err := tx.insertJobs(ctx, params)
 		if err != nil {
@@ -475,16 +489,16 @@ func (s *Store) insertLeased(ctx context.Context, tx txn, jobs []newJob, now tim
 				sb.WriteString(", ")
 			}
 			n := len(args)
-			fmt.Fprintf(&sb, "(%s, 'delivery', $%d, %s, 'scheduled', $2, $3)", jsonParam(s.db.dialect(), n+1), n+2, jsonParam(s.db.dialect(), 1))
+			fmt.Fprintf(&sb, "(%s, 'delivery', $%d, %s, %d, 'scheduled', $2, $3)", jsonParam(s.db.dialect(), n+1), n+2, jsonParam(s.db.dialect(), 1), deliveryPriority)
 			args = append(args, string(encoded), maxAttempts)
 			rows[k] = &rivertype.JobRow{
 				EncodedArgs: encoded, Kind: DeliveryArgs{}.Kind(), MaxAttempts: maxAttempts,
-				Metadata: leaseMetadata, Priority: 1, Queue: river.QueueDefault,
+				Metadata: leaseMetadata, Priority: deliveryPriority, Queue: river.QueueDefault,
 				State: rivertype.JobStateScheduled, CreatedAt: now, ScheduledAt: due,
 			}
 		}
 		ids, err := queryIDs(ctx, tx, `
-INSERT INTO river_job (args, kind, max_attempts, metadata, state, scheduled_at, created_at)
+INSERT INTO river_job (args, kind, max_attempts, metadata, priority, state, scheduled_at, created_at)
 VALUES `+sb.String()+` RETURNING id`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("enqueue deliveries: %w", err)
@@ -597,7 +611,7 @@ func (s *Store) finishJobs(ctx context.Context, tx txn, batch []*writeReq, finis
 	}{
 		{leasedDone, `state = 'completed', attempt = attempt + 1, attempted_at = $1, finalized_at = $1`, "scheduled"},
 		{runningDone, `state = 'completed', finalized_at = $1`, "running"},
-		{leasedFailed, `state = 'running', attempt = attempt + 1, attempted_at = $1`, "scheduled"},
+		{leasedFailed, fmt.Sprintf(`state = 'running', attempt = attempt + 1, attempted_at = $1, priority = %d`, waitedPriority), "scheduled"},
 	} {
 		if err := updateJobs(ctx, tx, u.set, u.from, ts, u.ids, updated); err != nil {
 			return err
