@@ -29,11 +29,7 @@ func BenchmarkAcceptAndDeliver(b *testing.B) {
 		{Destination: "slack", Payload: notify.Payload{Body: padded(raw, 1500), ContentType: "application/json"}},
 		{Destination: "teams", Payload: notify.Payload{Body: padded(raw, 1300), ContentType: "application/json"}},
 	}
-	drivers := []storetest.Driver{storetest.SQLite()}
-	if os.Getenv(storetest.EnvPostgresDSN) != "" {
-		drivers = append(drivers, storetest.Postgres(b))
-	}
-	for _, d := range drivers {
+	for _, d := range benchDrivers(b) {
 		b.Run(d.Name, func(b *testing.B) {
 			ctx := context.Background()
 			workers := river.NewWorkers()
@@ -192,11 +188,7 @@ func padded(src []byte, n int) []byte {
 // identical content, so each probe waits for the next millisecond, outside
 // the timer: every one measured really writes.
 func BenchmarkPing(b *testing.B) {
-	drivers := []storetest.Driver{storetest.SQLite()}
-	if os.Getenv(storetest.EnvPostgresDSN) != "" {
-		drivers = append(drivers, storetest.Postgres(b))
-	}
-	for _, d := range drivers {
+	for _, d := range benchDrivers(b) {
 		b.Run(d.Name, func(b *testing.B) {
 			ctx := context.Background()
 			st, err := store.Open(ctx, store.Config{Driver: d.Name, DSN: d.DSN(b)}, nil, zerolog.Nop())
@@ -215,4 +207,14 @@ func BenchmarkPing(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchDrivers is SQLite, and PostgreSQL when HERALD_TEST_POSTGRES_DSN is
+// set.
+func benchDrivers(b *testing.B) []storetest.Driver {
+	drivers := []storetest.Driver{storetest.SQLite()}
+	if os.Getenv(storetest.EnvPostgresDSN) != "" {
+		drivers = append(drivers, storetest.Postgres(b))
+	}
+	return drivers
 }
