@@ -74,6 +74,7 @@ func Funcs() template.FuncMap {
 		"firstLine":     FirstLine,
 		"slackEscape":   SlackEscape,
 		"teamsEscape":   TeamsEscape,
+		"clean":         Clean,
 		"mention":       mention,
 		"mentionEntity": mentionEntity,
 		"include":       include,
