@@ -675,7 +675,7 @@ func CheckEventName(name string) error {
 // in its error, where a secret written after "!" would show. The error
 // names the line only.
 func checkTags(n *yaml.Node) error {
-	if n.Tag != "" && n.Tag != "!" && !strings.HasPrefix(n.Tag, "!!") && n.Style&yaml.TaggedStyle != 0 {
+	if n.Style&yaml.TaggedStyle != 0 && !standardTags[n.Tag] {
 		return fmt.Errorf("line %d: custom YAML tags are not supported", n.Line)
 	}
 	for _, c := range n.Content {
@@ -684,6 +684,13 @@ func checkTags(n *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// standardTags are the tags YAML's core schema defines, as yaml.v3 names
+// them, and "!", the non-specific tag.
+var standardTags = map[string]bool{
+	"!": true, "!!str": true, "!!int": true, "!!bool": true, "!!float": true, "!!null": true,
+	"!!map": true, "!!seq": true, "!!timestamp": true, "!!binary": true, "!!merge": true,
 }
 
 // redactYAML drops the values yaml.v3 quotes in its messages: one may be a
