@@ -107,17 +107,16 @@ func (s *Store) Complete(ctx context.Context, job *river.Job[DeliveryArgs]) erro
 	return nil
 }
 
-// Finish records the outcome of an attempt: err is what the worker
-// returned (nil, river.JobSnooze, river.JobCancel, a shutdown's context
-// error, any other error) and nextRetry when a retryable error's next
-// attempt is due. Only a leased job's failures are recorded here; a job
-// River runs records its failures through River.
+// Finish records the outcome of a leased job's first attempt: err is what
+// the worker returned (nil, river.JobSnooze, river.JobCancel, a shutdown's
+// context error, any other error) and nextRetry when a retryable error's
+// next attempt is due. A job River runs is River's to record (Complete
+// for its successes).
 func (s *Store) Finish(ctx context.Context, job *river.Job[DeliveryArgs], err error, nextRetry time.Time) error {
-	leased := Leased(job)
-	if err != nil && !leased {
-		return errors.New("store: finish: a running job's failure is River's to record")
+	if !Leased(job) {
+		return errors.New("store: finish: a job River runs is River's to record")
 	}
-	f := &finishReq{id: job.ID, leased: leased}
+	f := &finishReq{id: job.ID}
 	if err != nil {
 		params, perr := finishParams(job, err, nextRetry, time.Now())
 		if perr != nil {

@@ -65,11 +65,11 @@ type acceptReq struct {
 	deliveries []Delivery
 }
 
-// finishReq records the end of a delivery attempt: completed, or (params)
-// the job's new state as River's own executor would set it.
+// finishReq records the end of a leased job's first attempt (lease.go):
+// completed, or (params) the job's new state as River's own executor
+// would set it.
 type finishReq struct {
 	id     int64
-	leased bool                                    // scheduled, attempted from memory; else running in a River worker
 	params *riverdriver.JobSetStateIfRunningParams // nil: delivered
 }
 
@@ -583,25 +583,22 @@ func recordDeliveries(ctx context.Context, tx txn, staged []*stagedAccept) error
 	return flush()
 }
 
-// finishJobs records the outcome of the attempts in finishes. Deliveries
-// (the common case) are completed with one statement per starting state,
-// as River's JobCompleteTx would complete each. Failures of leased jobs
-// are first marked running, as River marks a job it fetches, then given
-// their new state by River's driver.
+// finishJobs records the outcome of the leased jobs' attempts in
+// finishes. Deliveries (the common case) are completed with one statement,
+// as River's JobCompleteTx would complete each. Failures are first marked
+// running, as River marks a job it fetches, then given their new state by
+// River's driver.
 func (s *Store) finishJobs(ctx context.Context, tx txn, batch []*writeReq, finishes []int, res []writeRes, now time.Time) error {
 	if len(finishes) == 0 {
 		return nil
 	}
 	ts := s.db.timeArg(now)
-	var leasedDone, runningDone, leasedFailed []int64
+	var done, failed []int64
 	for _, i := range finishes {
-		switch f := batch[i].finish; {
-		case f.params != nil:
-			leasedFailed = append(leasedFailed, f.id)
-		case f.leased:
-			leasedDone = append(leasedDone, f.id)
-		default:
-			runningDone = append(runningDone, f.id)
+		if f := batch[i].finish; f.params != nil {
+			failed = append(failed, f.id)
+		} else {
+			done = append(done, f.id)
 		}
 	}
 	updated := map[int64]bool{}
@@ -609,9 +606,8 @@ func (s *Store) finishJobs(ctx context.Context, tx txn, batch []*writeReq, finis
 		ids       []int64
 		set, from string
 	}{
-		{leasedDone, `state = 'completed', attempt = attempt + 1, attempted_at = $1, finalized_at = $1`, "scheduled"},
-		{runningDone, `state = 'completed', finalized_at = $1`, "running"},
-		{leasedFailed, fmt.Sprintf(`state = 'running', attempt = attempt + 1, attempted_at = $1, priority = %d`, waitedPriority), "scheduled"},
+		{done, `state = 'completed', attempt = attempt + 1, attempted_at = $1, finalized_at = $1`, "scheduled"},
+		{failed, fmt.Sprintf(`state = 'running', attempt = attempt + 1, attempted_at = $1, priority = %d`, waitedPriority), "scheduled"},
 	} {
 		if err := updateJobs(ctx, tx, u.set, u.from, ts, u.ids, updated); err != nil {
 			return err
@@ -621,10 +617,8 @@ func (s *Store) finishJobs(ctx context.Context, tx txn, batch []*writeReq, finis
 	for _, i := range finishes {
 		f := batch[i].finish
 		switch {
-		case !updated[f.id] && f.leased:
-			res[i].err = errLeaseLost
 		case !updated[f.id]:
-			res[i].err = errNotRunning
+			res[i].err = errLeaseLost
 		case f.params != nil:
 			params = append(params, f.params)
 		}
